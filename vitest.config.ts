@@ -1,0 +1,40 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const src = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+
+// Tests import workspace packages from source so `vitest` needs no build;
+// suites that spawn the CLI use the build that `npm test` makes first.
+const alias = {
+  '@baton/client': src('./packages/client/src/index.ts'),
+  '@baton/verify': src('./packages/verify/src/index.ts'),
+  '@baton/server': src('./packages/server/src/index.ts'),
+};
+
+export default defineConfig({
+  resolve: { alias },
+  test: {
+    projects: [
+      {
+        resolve: { alias },
+        test: {
+          name: 'unit',
+          include: ['packages/*/src/**/*.test.ts'],
+          environment: 'node',
+        },
+      },
+      {
+        resolve: { alias },
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          // Browser and multi-process suites compete for two cores: run files one at a time.
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
