@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+import { ConfigError } from './config.js';
+import { migrate } from './migrate.js';
+import { serve } from './serve.js';
+
+const USAGE = `Usage: baton <command> [--flag value ...]
+
+Commands:
+  serve     run the token service (flags mirror BATON_* variables: --port, --database-url, --access-ttl ...)
+  migrate   apply pending database migrations
+
+Configuration: see the README's table of BATON_* environment variables.
+`;
+
+const commands: Record<string, (args: readonly string[], env: NodeJS.ProcessEnv) => Promise<void>> = {
+  serve,
+  migrate,
+};
+
+async function main(argv: readonly string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`baton: unknown command "${name}"\n\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
+  await command(rest, process.env);
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof ConfigError || err instanceof TypeError) {
+    process.stderr.write(`baton: ${err.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`baton: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,135 @@
+import { randomBytes, sign, verify } from 'node:crypto';
+import { b64url, decodeCanonical } from './base64url.js';
+import { BatonError } from './errors.js';
+import type { KeyRing, LoadedKey } from './signing-keys.js';
+
+/**
+ * Claims of a Baton access token.
+ * @see RFC 9068 §2.2
+ */
+export interface AccessTokenClaims {
+  iss: string;
+  sub: string;
+  aud: string;
+  exp: number;
+  iat: number;
+  jti: string;
+  /** The session (token family) this token belongs to. */
+  sid: string;
+  client_id: string;
+  scope?: string;
+}
+
+/** Longest access token the server's own verifier reads; anything longer is refused before parsing. */
+export const MAX_ACCESS_TOKEN_LENGTH = 4096;
+
+function signature(key: LoadedKey, input: string): Buffer {
+  return key.alg === 'ES256'
+    ? sign('sha256', Buffer.from(input), { key: key.privateKey, dsaEncoding: 'ieee-p1363' })
+    : sign(null, Buffer.from(input), key.privateKey);
+}
+
+/** A new random `jti`. */
+export function newJti(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+/**
+ * Signs an RFC 9068 access token with `node:crypto` directly: a synchronous
+ * sign with a prepared `KeyObject` is several times cheaper than async
+ * WebCrypto, and this runs on every refresh.
+ * @see RFC 9068 §2.1 (header `typ: at+jwt`)
+ */
+export function signAccessToken(key: LoadedKey, claims: AccessTokenClaims): string {
+  const input = `${key.encodedHeader}.${b64url(JSON.stringify(claims))}`;
+  return `${input}.${signature(key, input).toString('base64url')}`;
+}
+
+/** Options of {@link verifyAccessToken}. */
+export interface VerifyAccessTokenOptions {
+  keys: KeyRing;
+  issuer: string;
+  /** Accepted audiences; the token's `aud` must contain one. */
+  audiences: readonly string[];
+  /** Now, in ms. */
+  now: number;
+  /** Clock leeway in seconds (default 5). */
+  leeway?: number;
+}
+
+const invalid = (description: string) => new BatonError('invalid_token', description);
+
+function parseJsonObject(bytes: Buffer | null, what: string): Record<string, unknown> {
+  if (!bytes) throw invalid(`The access token's ${what} is not canonical base64url`);
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    throw invalid(`The access token's ${what} is not JSON`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw invalid(`The access token's ${what} is not a JSON object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/**
+ * Verifies an access token strictly, as a resource server must: the
+ * algorithm is pinned to the key's, `typ` must be `at+jwt`, the key comes
+ * only from our own key ring by `kid` (never from `jwk`/`jku`/`x5u`/`x5c`
+ * headers), issuer and audience match exactly, `exp` is required.
+ * @see RFC 9068 §4, RFC 8725 §3.1, §3.11
+ */
+export function verifyAccessToken(token: string, opts: VerifyAccessTokenOptions): AccessTokenClaims {
+  if (token.length > MAX_ACCESS_TOKEN_LENGTH) throw invalid('The access token is too long');
+  const parts = token.split('.');
+  if (parts.length !== 3) throw invalid('The access token is not a compact JWS');
+  const [h, p, s] = parts as [string, string, string];
+  const header = parseJsonObject(decodeCanonical(h), 'header');
+  if (
+    typeof header.typ !== 'string' ||
+    !['at+jwt', 'application/at+jwt'].includes(header.typ.toLowerCase())
+  ) {
+    throw invalid('The token is not an access token (typ must be at+jwt)');
+  }
+  for (const member of ['jwk', 'jku', 'x5u', 'x5c', 'crit']) {
+    if (member in header) throw invalid(`The access token header must not carry "${member}"`);
+  }
+  if (typeof header.kid !== 'string') throw invalid('The access token has no key id');
+  const key = opts.keys.find(header.kid, opts.now);
+  if (!key) throw invalid('The access token was signed by an unknown key');
+  // Pin the algorithm to the key: this is what stops `alg: none` and HS256-with-the-public-key.
+  if (header.alg !== key.alg) throw invalid('The access token algorithm does not match its key');
+  const sig = decodeCanonical(s);
+  if (!sig || sig.length === 0) throw invalid('The access token signature is malformed');
+  const input = Buffer.from(`${h}.${p}`);
+  const ok =
+    key.alg === 'ES256'
+      ? verify('sha256', input, { key: key.publicKey, dsaEncoding: 'ieee-p1363' }, sig)
+      : verify(null, input, key.publicKey, sig);
+  if (!ok) throw invalid('The access token signature is invalid');
+
+  const claims = parseJsonObject(decodeCanonical(p), 'payload');
+  const nowSec = opts.now / 1000;
+  const leeway = opts.leeway ?? 5;
+  if (claims.iss !== opts.issuer) throw invalid('The access token has the wrong issuer');
+  const aud = claims.aud;
+  const auds = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
+  if (!auds.some((a) => typeof a === 'string' && opts.audiences.includes(a))) {
+    throw invalid('The access token is not meant for this audience');
+  }
+  if (typeof claims.exp !== 'number' || !Number.isFinite(claims.exp))
+    throw invalid('The access token has no expiry');
+  if (nowSec > claims.exp + leeway) throw invalid('The access token has expired');
+  if (claims.nbf !== undefined && (typeof claims.nbf !== 'number' || claims.nbf > nowSec + leeway)) {
+    throw invalid('The access token is not valid yet');
+  }
+  if (
+    typeof claims.sub !== 'string' ||
+    typeof claims.sid !== 'string' ||
+    typeof claims.client_id !== 'string'
+  ) {
+    throw invalid('The access token lacks required claims');
+  }
+  return claims as unknown as AccessTokenClaims;
+}

@@ -1,0 +1,62 @@
+import { hash, verify } from '@node-rs/argon2';
+import { BatonError } from './errors.js';
+
+/**
+ * Argon2id at OWASP's recommended minimum (m=19 MiB, t=2, p=1).
+ * @see https://cheatsheetseries.owasp.org/cheatsheets/Password_Storage_Cheat_Sheet.html
+ */
+export const ARGON2_OPTIONS = {
+  // `Algorithm.Argon2id` is an ambient const enum (2), which isolated modules cannot read.
+  algorithm: 2,
+  memoryCost: 19_456,
+  timeCost: 2,
+  parallelism: 1,
+} as const;
+
+/** Shortest password accepted (NIST SP 800-63B §5.1.1.2). */
+export const MIN_PASSWORD_LENGTH = 8;
+/** Longest password accepted, in characters; generous, but bounded so hashing cost is bounded. */
+export const MAX_PASSWORD_LENGTH = 1024;
+
+/**
+ * Checks a new password against the only rules worth having: a minimum and a
+ * generous maximum length. No composition rules, no truncation (unlike bcrypt
+ * at 72 bytes, Argon2 hashes every byte).
+ */
+export function assertAcceptablePassword(password: string, field = 'password'): string {
+  const normalized = password.normalize('NFC');
+  const length = [...normalized].length;
+  if (length < MIN_PASSWORD_LENGTH) {
+    throw new BatonError('invalid_request', `${field} must be at least ${MIN_PASSWORD_LENGTH} characters`);
+  }
+  if (length > MAX_PASSWORD_LENGTH) {
+    throw new BatonError('invalid_request', `${field} must be at most ${MAX_PASSWORD_LENGTH} characters`);
+  }
+  return normalized;
+}
+
+/** Argon2id hash of a password (PHC string). */
+export function hashPassword(password: string): Promise<string> {
+  return hash(password.normalize('NFC'), ARGON2_OPTIONS);
+}
+
+let dummyHash: Promise<string> | undefined;
+
+/**
+ * Verifies a password. With `storedHash` null (unknown user, or no password)
+ * it still runs one Argon2 verification against a dummy hash, so a login
+ * for an unknown account costs the same time as for a known one.
+ */
+export async function verifyPassword(storedHash: string | null, password: string): Promise<boolean> {
+  const candidate = password.normalize('NFC');
+  if (storedHash === null) {
+    dummyHash ??= hash('baton-dummy-password-for-timing', ARGON2_OPTIONS);
+    await verify(await dummyHash, candidate).catch(() => false);
+    return false;
+  }
+  try {
+    return await verify(storedHash, candidate);
+  } catch {
+    return false;
+  }
+}

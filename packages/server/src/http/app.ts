@@ -1,0 +1,158 @@
+import cookie from '@fastify/cookie';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { BatonError } from '../core/errors.js';
+import { createTokenService, type TokenService } from '../core/token-service.js';
+import { registerBodyParsers } from './body-parsers.js';
+import type { RouteContext } from './context.js';
+import { sendError } from './errors.js';
+import { createMetrics } from './metrics.js';
+import { resolveServerOptions, type ServerOptions } from './options.js';
+import { createLimits } from './rate-limits.js';
+import { registerAuthRoutes } from './routes/auth.js';
+import { registerHealthRoutes } from './routes/health.js';
+import { registerSeedRoutes } from './routes/seed.js';
+import { registerWebRoutes } from './routes/web.js';
+import { registerWellKnownRoutes } from './routes/well-known.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The token service behind the routes (for the CLI and tests). */
+    baton: TokenService;
+  }
+}
+
+/** Paths whose requests count against the per-IP limit. */
+const LIMITED_PREFIXES = ['/auth/', '/oauth/', '/api/'];
+
+/** Turns a route pattern (`/auth/sessions/:id`, `/web/*`) into a matcher for 405 detection. */
+function patternToRegExp(pattern: string): RegExp {
+  const escaped = pattern
+    .split('/')
+    .map((seg) =>
+      seg.startsWith(':') ? '[^/]+' : seg === '*' ? '.*' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
+    )
+    .join('/');
+  return new RegExp(`^${escaped}$`);
+}
+
+/** Log lines carry the path only: a query string could hold something secret. */
+const serializers = {
+  req(req: { method: string; url: string; ip?: string }) {
+    return { method: req.method, path: req.url.split('?')[0], ip: req.ip };
+  },
+};
+
+/**
+ * Creates Baton's HTTP server (a Fastify instance, not yet listening).
+ * Validates the options at once; call `ready()` or `listen()` next.
+ */
+export async function createServer(options: ServerOptions): Promise<FastifyInstance> {
+  const opts = resolveServerOptions(options);
+  const metrics = createMetrics();
+  const service = createTokenService({
+    store: opts.store,
+    issuer: opts.issuer,
+    signingAlg: opts.signingAlg,
+    ...(opts.accessTtl !== undefined ? { accessTtl: opts.accessTtl } : {}),
+    ...(opts.refreshIdleTtl !== undefined ? { refreshIdleTtl: opts.refreshIdleTtl } : {}),
+    ...(opts.sessionMaxTtl !== undefined ? { sessionMaxTtl: opts.sessionMaxTtl } : {}),
+    ...(opts.reuseGrace !== undefined ? { reuseGrace: opts.reuseGrace } : {}),
+    ...(opts.now ? { now: opts.now } : {}),
+    onEvent: (e) => metrics.observe(e),
+  });
+  await service.init();
+  const limits = createLimits(opts.limits, opts.redis);
+
+  const logger: FastifyServerOptions['logger'] =
+    opts.logger === false
+      ? false
+      : {
+          level: opts.logger === true ? 'info' : opts.logger,
+          serializers,
+          // Belt and braces: nothing below ever logs these, and if it does, they are masked.
+          redact: [
+            'req.headers.authorization',
+            'req.headers.cookie',
+            'res.headers["set-cookie"]',
+            'body',
+            'req.body',
+          ],
+        };
+
+  const app = Fastify({
+    logger,
+    // Fastify accepts a hop count at run time although its types omit it.
+    trustProxy: opts.trustProxy as boolean | string | string[],
+    bodyLimit: opts.bodyLimit,
+    // Route params and bodies are validated strictly: no type coercion, so {"password": 123} is a 400.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    return503OnClosing: true,
+    // Answer malformed requests (oversized headers, bad framing) with our JSON error shape too.
+    clientErrorHandler(err, socket) {
+      if ((err as { code?: string }).code === 'ECONNRESET' || socket.destroyed) return;
+      const tooLarge = (err as { code?: string }).code === 'HPE_HEADER_OVERFLOW';
+      const status = tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      const body = JSON.stringify({
+        error: 'invalid_request',
+        error_description: tooLarge ? 'The request headers are too large' : 'The request is malformed',
+      });
+      if (socket.writable) {
+        socket.write(
+          `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        );
+      }
+      socket.destroy();
+    },
+  });
+  app.decorate('baton', service);
+
+  registerBodyParsers(app, opts.bodyLimit);
+  await app.register(cookie);
+
+  const routes: { methods: string[]; re: RegExp }[] = [];
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    routes.push({ methods, re: patternToRegExp(route.url) });
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+    reply.header('x-frame-options', 'DENY');
+    const path = request.url.split('?')[0]!;
+    if (LIMITED_PREFIXES.some((p) => path.startsWith(p))) await limits.hit(request.ip);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.httpDuration.observe(
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status: String(reply.statusCode),
+      },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  app.setErrorHandler((err, request, reply) => sendError(err, request, reply));
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!;
+    const allowed = routes.filter((r) => r.re.test(path)).flatMap((r) => r.methods);
+    if (allowed.length > 0) {
+      reply.header('allow', [...new Set(allowed)].join(', '));
+      return sendError(
+        new BatonError('method_not_allowed', `Use ${[...new Set(allowed)].join(' or ')} for this path`),
+        request,
+        reply,
+      );
+    }
+    return sendError(new BatonError('not_found', 'No such route'), request, reply);
+  });
+
+  const ctx: RouteContext = { service, options: opts, limits, metrics };
+  registerAuthRoutes(app, ctx);
+  registerSeedRoutes(app, ctx);
+  registerWellKnownRoutes(app, ctx);
+  registerHealthRoutes(app, ctx);
+  registerWebRoutes(app);
+  return app;
+}

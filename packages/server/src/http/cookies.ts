@@ -1,0 +1,63 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { BatonError } from '../core/errors.js';
+
+/**
+ * The refresh-token cookie of cookie mode. `__Secure-` rather than
+ * `__Host-`: the cookie is scoped to `/auth` so it is never sent to the
+ * app's other routes, and `__Host-` would force `Path=/`.
+ */
+export const REFRESH_COOKIE = '__Secure-baton_rt';
+/** Path the refresh cookie is scoped to. */
+export const REFRESH_COOKIE_PATH = '/auth';
+/** The custom header that proves a cookie request came from our own script (CSRF). */
+export const CSRF_HEADER = 'x-baton-csrf';
+
+/** Sets the refresh cookie (HttpOnly, Secure, SameSite=Strict, no Domain). */
+export function setRefreshCookie(reply: FastifyReply, token: string, expiresAt: number, now: number): void {
+  reply.setCookie(REFRESH_COOKIE, token, {
+    path: REFRESH_COOKIE_PATH,
+    httpOnly: true,
+    secure: true,
+    sameSite: 'strict',
+    maxAge: Math.max(0, Math.floor((expiresAt - now) / 1000)),
+  });
+}
+
+/** Clears the refresh cookie (`Max-Age=0`). */
+export function clearRefreshCookie(reply: FastifyReply): void {
+  reply.setCookie(REFRESH_COOKIE, '', {
+    path: REFRESH_COOKIE_PATH,
+    httpOnly: true,
+    secure: true,
+    sameSite: 'strict',
+    maxAge: 0,
+  });
+}
+
+/**
+ * Refuses requests whose browser context says they come from another site:
+ * a `Sec-Fetch-Site: cross-site`, or an `Origin` outside the allow-list.
+ * (An absent `Origin` is a non-browser client or a same-origin GET.)
+ * @see OWASP CSRF Prevention Cheat Sheet, "Verifying Origin With Standard Headers"
+ */
+export function assertSameSiteRequest(request: FastifyRequest, allowedOrigins: readonly string[]): void {
+  const site = request.headers['sec-fetch-site'];
+  if (site === 'cross-site') throw new BatonError('access_denied', 'Cross-site requests are not allowed');
+  const origin = request.headers.origin;
+  if (origin !== undefined && !allowedOrigins.includes(origin)) {
+    throw new BatonError('access_denied', 'This origin is not allowed');
+  }
+}
+
+/**
+ * The CSRF proof cookie mode needs: same-site context plus our custom
+ * header, which a cross-site form or a simple request cannot carry (it
+ * would need a CORS preflight that we do not grant).
+ */
+export function assertCsrfProof(request: FastifyRequest, allowedOrigins: readonly string[]): void {
+  assertSameSiteRequest(request, allowedOrigins);
+  const proof = request.headers[CSRF_HEADER];
+  if (typeof proof !== 'string' || proof === '') {
+    throw new BatonError('access_denied', `Cookie requests need the ${CSRF_HEADER} header`);
+  }
+}

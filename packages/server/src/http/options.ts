@@ -1,0 +1,118 @@
+import type { Redis } from 'ioredis';
+import type { Clock } from '../core/clock.js';
+import type { SigningAlgorithm } from '../core/signing-keys.js';
+import type { Store } from '../store/store.js';
+import type { LimitSettings } from './rate-limits.js';
+
+/** Options of {@link createServer}. Durations are milliseconds. */
+export interface ServerOptions {
+  store: Store;
+  /** `iss` of tokens and base of metadata URLs, e.g. `https://auth.example.com`. */
+  issuer: string;
+  accessTtl?: number;
+  refreshIdleTtl?: number;
+  sessionMaxTtl?: number;
+  reuseGrace?: number;
+  signingAlg?: SigningAlgorithm;
+  /** Browser origins allowed to use cookie mode (default: the issuer's origin). */
+  allowedOrigins?: string[];
+  /** Which proxies may set `X-Forwarded-For` (Fastify `trustProxy`; default none). */
+  trustProxy?: boolean | number | string | string[];
+  /** Rate limits (defaults: 10 login failures per account per 15 min, 600 requests per IP per minute). */
+  limits?: Partial<LimitSettings>;
+  /** A Redis client for limits shared across instances. */
+  redis?: Redis;
+  /** Largest accepted request body, bytes (default 64 KiB). */
+  bodyLimit?: number;
+  /** Logging: false (default), true, or a pino level. */
+  logger?: boolean | 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+  now?: Clock;
+}
+
+const KNOWN = new Set([
+  'store',
+  'issuer',
+  'accessTtl',
+  'refreshIdleTtl',
+  'sessionMaxTtl',
+  'reuseGrace',
+  'signingAlg',
+  'allowedOrigins',
+  'trustProxy',
+  'limits',
+  'redis',
+  'bodyLimit',
+  'logger',
+  'now',
+]);
+
+/** Validated, defaulted, frozen options. */
+export type ResolvedServerOptions = Readonly<
+  Required<
+    Omit<
+      ServerOptions,
+      'redis' | 'now' | 'accessTtl' | 'refreshIdleTtl' | 'sessionMaxTtl' | 'reuseGrace' | 'limits'
+    >
+  > & {
+    limits: LimitSettings;
+    redis: Redis | undefined;
+    now: Clock | undefined;
+    accessTtl: number | undefined;
+    refreshIdleTtl: number | undefined;
+    sessionMaxTtl: number | undefined;
+    reuseGrace: number | undefined;
+  }
+>;
+
+/** The origin of a URL, or throws TypeError naming the option. */
+export function originOf(url: string, option: string): string {
+  try {
+    const u = new URL(url);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error();
+    return u.origin;
+  } catch {
+    throw new TypeError(`${option} must be an http(s) URL`);
+  }
+}
+
+/**
+ * Checks options once, at construction: a programmer's mistake is a
+ * TypeError now, not a 500 at the first request.
+ */
+export function resolveServerOptions(opts: ServerOptions): ResolvedServerOptions {
+  if (typeof opts !== 'object' || opts === null) throw new TypeError('createServer needs an options object');
+  for (const key of Object.keys(opts)) if (!KNOWN.has(key)) throw new TypeError(`Unknown option: ${key}`);
+  if (!opts.store || typeof opts.store.rotateRefreshToken !== 'function')
+    throw new TypeError('store must be a Store');
+  const issuerOrigin = originOf(opts.issuer, 'issuer');
+  const allowedOrigins = (opts.allowedOrigins ?? [issuerOrigin]).map((o) => originOf(o, 'allowedOrigins'));
+  const bodyLimit = opts.bodyLimit ?? 64 * 1024;
+  if (!Number.isInteger(bodyLimit) || bodyLimit < 1024)
+    throw new TypeError('bodyLimit must be an integer ≥ 1024');
+  const limits: LimitSettings = {
+    loginFailuresPerAccount:
+      opts.limits?.loginFailuresPerAccount === undefined ? 10 : opts.limits.loginFailuresPerAccount,
+    requestsPerIpPerMinute:
+      opts.limits?.requestsPerIpPerMinute === undefined ? 600 : opts.limits.requestsPerIpPerMinute,
+  };
+  for (const [k, v] of Object.entries(limits)) {
+    if (v !== null && (!Number.isInteger(v) || v < 1))
+      throw new TypeError(`limits.${k} must be a positive integer or null`);
+  }
+  return Object.freeze({
+    store: opts.store,
+    issuer: opts.issuer,
+    accessTtl: opts.accessTtl,
+    refreshIdleTtl: opts.refreshIdleTtl,
+    sessionMaxTtl: opts.sessionMaxTtl,
+    reuseGrace: opts.reuseGrace,
+    signingAlg: opts.signingAlg ?? 'ES256',
+    allowedOrigins,
+    trustProxy: opts.trustProxy ?? false,
+    limits: Object.freeze(limits),
+    redis: opts.redis,
+    bodyLimit,
+    logger: opts.logger ?? false,
+    now: opts.now,
+  });
+}

@@ -1,0 +1,103 @@
+import type { Redis } from 'ioredis';
+import {
+  type RateLimiterAbstract,
+  RateLimiterMemory,
+  RateLimiterRedis,
+  RateLimiterRes,
+} from 'rate-limiter-flexible';
+import { BatonError } from '../core/errors.js';
+
+/** Limit settings; `null` switches a limit off (benchmarks). */
+export interface LimitSettings {
+  /** Failed logins per account per 15 minutes (default 10). */
+  loginFailuresPerAccount: number | null;
+  /** Requests per client IP per minute on `/auth` and `/oauth` (default 600). */
+  requestsPerIpPerMinute: number | null;
+}
+
+/** The limits a request path consults. */
+export interface Limits {
+  /** Counts one request from `ip`; throws 429 past the limit. */
+  hit(ip: string): Promise<void>;
+  /** Throws 429 while `account` (or `ip`) has too many recent login failures. */
+  assertLoginAllowed(account: string, ip: string): Promise<void>;
+  /** Records a failed login for `account` and `ip`. */
+  loginFailed(account: string, ip: string): Promise<void>;
+  /** Forgets the failures of `account` after a success. */
+  loginSucceeded(account: string): Promise<void>;
+}
+
+const FAILURE_WINDOW_S = 15 * 60;
+/** An IP may fail for many accounts (a shared NAT), but not without bound. */
+const IP_FAILURE_FACTOR = 10;
+
+function tooMany(res: unknown, what: string): BatonError {
+  const ms = res instanceof RateLimiterRes ? res.msBeforeNext : 60_000;
+  return new BatonError('too_many_requests', `Too many ${what}; try again later`, { retryAfter: ms / 1000 });
+}
+
+/**
+ * Creates the limiters: in memory for one instance, in Redis when a client
+ * is given so every instance shares the counts. A Redis outage falls back
+ * to per-process counting rather than refusing every login.
+ *
+ * The account limit keys on the normalised email whether or not the account
+ * exists, so a 429 says nothing about which accounts are real; the window is
+ * fixed (failures during a block do not extend it), so an attacker cannot
+ * lock a victim out for longer than one window.
+ */
+export function createLimits(settings: LimitSettings, redis?: Redis): Limits {
+  const make = (keyPrefix: string, points: number, duration: number): RateLimiterAbstract => {
+    const memory = new RateLimiterMemory({ keyPrefix, points, duration });
+    return redis
+      ? new RateLimiterRedis({
+          storeClient: redis,
+          keyPrefix: `baton:${keyPrefix}`,
+          points,
+          duration,
+          insuranceLimiter: memory,
+        })
+      : memory;
+  };
+  const perIp =
+    settings.requestsPerIpPerMinute === null ? null : make('ip', settings.requestsPerIpPerMinute, 60);
+  const accountLimit = settings.loginFailuresPerAccount;
+  const perAccount = accountLimit === null ? null : make('login-account', accountLimit, FAILURE_WINDOW_S);
+  const perIpFailures =
+    accountLimit === null ? null : make('login-ip', accountLimit * IP_FAILURE_FACTOR, FAILURE_WINDOW_S);
+
+  const blocked = async (
+    limiter: RateLimiterAbstract | null,
+    key: string,
+    limit: number,
+  ): Promise<RateLimiterRes | null> => {
+    if (!limiter) return null;
+    const res = await limiter.get(key);
+    return res && res.consumedPoints >= limit ? res : null;
+  };
+
+  return {
+    async hit(ip) {
+      if (!perIp) return;
+      try {
+        await perIp.consume(ip);
+      } catch (res) {
+        if (res instanceof Error) return; // the store failed: do not turn an outage into refusals
+        throw tooMany(res, 'requests');
+      }
+    },
+    async assertLoginAllowed(account, ip) {
+      if (accountLimit === null) return;
+      const res =
+        (await blocked(perAccount, account, accountLimit)) ??
+        (await blocked(perIpFailures, ip, accountLimit * IP_FAILURE_FACTOR));
+      if (res) throw tooMany(res, 'failed logins');
+    },
+    async loginFailed(account, ip) {
+      await Promise.all([perAccount?.penalty(account, 1), perIpFailures?.penalty(ip, 1)]);
+    },
+    async loginSucceeded(account) {
+      await perAccount?.delete(account);
+    },
+  };
+}

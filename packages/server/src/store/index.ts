@@ -1,0 +1,4 @@
+export type { Migration } from './migration.js';
+export { openStore } from './open-store.js';
+export { createSqliteStore, type SqliteStoreOptions } from './sqlite/sqlite-store.js';
+export type * from './store.js';

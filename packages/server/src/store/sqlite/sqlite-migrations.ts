@@ -1,0 +1,78 @@
+import type { Migration } from '../migration.js';
+
+/** SQLite schema steps. Times are INTEGER milliseconds since the epoch. */
+export const sqliteMigrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    up: `
+      CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        disabled_at INTEGER,
+        password_changed_at INTEGER
+      );
+      CREATE TABLE clients (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        type TEXT NOT NULL CHECK (type IN ('public', 'confidential')),
+        secret_hash TEXT,
+        allowed_origins TEXT NOT NULL DEFAULT '[]',
+        allowed_scopes TEXT NOT NULL DEFAULT '[]',
+        audience TEXT,
+        access_ttl INTEGER,
+        refresh_idle_ttl INTEGER,
+        session_max_ttl INTEGER,
+        created_at INTEGER NOT NULL
+      );
+      CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        client_id TEXT NOT NULL,
+        scope TEXT,
+        created_at INTEGER NOT NULL,
+        last_used_at INTEGER NOT NULL,
+        idle_expires_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        user_agent TEXT,
+        ip TEXT,
+        revoked_at INTEGER,
+        revoked_reason TEXT
+      );
+      CREATE INDEX sessions_user_id ON sessions (user_id);
+      CREATE INDEX sessions_client_id ON sessions (client_id);
+      CREATE TABLE refresh_tokens (
+        id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        secret_hash TEXT NOT NULL,
+        parent_id TEXT,
+        successor_id TEXT,
+        created_at INTEGER NOT NULL,
+        used_at INTEGER
+      );
+      CREATE INDEX refresh_tokens_session_id ON refresh_tokens (session_id);
+      CREATE TABLE signing_keys (
+        kid TEXT PRIMARY KEY,
+        alg TEXT NOT NULL,
+        private_jwk TEXT NOT NULL,
+        public_jwk TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        activates_at INTEGER NOT NULL,
+        retired_at INTEGER
+      );
+      CREATE TABLE security_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        type TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        user_id TEXT,
+        session_id TEXT,
+        client_id TEXT,
+        ip TEXT,
+        detail TEXT
+      );
+      CREATE INDEX security_events_user_id ON security_events (user_id, at);
+    `,
+  },
+];

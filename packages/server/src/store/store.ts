@@ -1,0 +1,215 @@
+/**
+ * The storage contract of Baton, in domain words. Core talks only to this
+ * interface; adapters (SQLite, PostgreSQL) implement it and run the one
+ * conformance suite in `conformance.ts`.
+ *
+ * All times are milliseconds since the epoch, supplied by the caller (core's
+ * injected clock): a store never reads the wall clock itself, so tests move
+ * time and every instance agrees on what "now" meant for a write.
+ */
+
+/** A user account. */
+export interface UserRecord {
+  id: string;
+  /** Lower-cased, trimmed; unique. */
+  email: string;
+  /** Argon2id PHC string. Never logged, never sent. */
+  passwordHash: string;
+  createdAt: number;
+  disabledAt: number | null;
+  passwordChangedAt: number | null;
+}
+
+/** An OAuth client (RFC 6749 §2). */
+export interface ClientRecord {
+  id: string;
+  name: string;
+  type: 'public' | 'confidential';
+  /** Hash of the client secret (confidential clients only). */
+  secretHash: string | null;
+  /** Browser origins allowed to use cookie mode for this client; empty = the server's list. */
+  allowedOrigins: string[];
+  /** Scopes this client may be granted; empty = no scopes. */
+  allowedScopes: string[];
+  /** `aud` of its access tokens; null = the issuer. */
+  audience: string | null;
+  /** Per-client overrides of the server defaults, in ms; null = default. */
+  accessTtl: number | null;
+  refreshIdleTtl: number | null;
+  sessionMaxTtl: number | null;
+  createdAt: number;
+}
+
+/** Why a session ended. */
+export type RevocationReason =
+  | 'logout'
+  | 'logout_all'
+  | 'revoked_by_user'
+  | 'password_changed'
+  | 'user_disabled'
+  | 'reuse_detected'
+  | 'token_revoked'
+  | 'admin';
+
+/** A session: one login, one token family. */
+export interface SessionRecord {
+  id: string;
+  userId: string;
+  clientId: string;
+  scope: string | null;
+  createdAt: number;
+  lastUsedAt: number;
+  /** When the session dies if not used again (sliding, never past `expiresAt`). */
+  idleExpiresAt: number;
+  /** Absolute end of the session; refreshing never extends it. */
+  expiresAt: number;
+  userAgent: string | null;
+  ip: string | null;
+  revokedAt: number | null;
+  revokedReason: RevocationReason | null;
+}
+
+/** One refresh token of a session's chain. */
+export interface RefreshTokenRecord {
+  /** The lookup id (public half of the token). */
+  id: string;
+  sessionId: string;
+  /** base64url SHA-256 of the secret half. */
+  secretHash: string;
+  parentId: string | null;
+  /** Set when this token was rotated: the id of the token issued for it. */
+  successorId: string | null;
+  createdAt: number;
+  /** Set when this token was rotated. */
+  usedAt: number | null;
+}
+
+/** What a presented refresh token refers to, read in one query. */
+export interface RefreshTokenState {
+  token: RefreshTokenRecord;
+  session: SessionRecord;
+  /** The successor row when the token was already rotated. */
+  successor: RefreshTokenRecord | null;
+}
+
+/** A signing key. The private JWK is only ever read by core's key ring. */
+export interface SigningKeyRecord {
+  kid: string;
+  alg: 'ES256' | 'EdDSA';
+  privateJwk: string;
+  publicJwk: string;
+  createdAt: number;
+  /** The key is published at once but signs only from this time on. */
+  activatesAt: number;
+  /** Stops signing at this time; stays published until its tokens have expired. */
+  retiredAt: number | null;
+}
+
+/** A security-relevant happening, kept for audit. */
+export interface SecurityEventRecord {
+  type: 'refresh_token_reuse' | 'login_failed' | 'login_succeeded' | 'password_changed' | 'session_revoked';
+  at: number;
+  userId?: string | null;
+  sessionId?: string | null;
+  clientId?: string | null;
+  ip?: string | null;
+  /** Non-secret details as JSON. */
+  detail?: Record<string, string | number | boolean | null>;
+}
+
+/** Input of {@link Store.rotateRefreshToken}. */
+export interface RotationWrite {
+  /** The token being rotated. */
+  parentId: string;
+  /** The successor row to create. */
+  successor: { id: string; secretHash: string };
+  now: number;
+  /** The session's new idle deadline (already capped at its absolute end by core). */
+  idleExpiresAt: number;
+}
+
+/** Input of {@link Store.createSession}. */
+export interface NewSession {
+  session: Omit<SessionRecord, 'revokedAt' | 'revokedReason'>;
+  firstToken: { id: string; secretHash: string };
+}
+
+/**
+ * The store. Every method is one atomic unit of work.
+ *
+ * Concurrency promise of {@link Store.rotateRefreshToken}: of any number of
+ * concurrent rotations of one token, in one process or across many processes
+ * sharing the database, exactly one returns `true`; the others return
+ * `false` and write nothing. The conditional update that marks the token
+ * used is the linearisation point.
+ */
+export interface Store {
+  /** `sqlite` or `postgres`, for metrics and readiness output. */
+  readonly dialect: string;
+
+  /** Applies pending numbered migrations; safe to call from several processes at once. Returns how many ran. */
+  migrate(): Promise<number>;
+  /** Throws when the database cannot be reached (readiness). */
+  ping(): Promise<void>;
+  /** Releases connections. */
+  close(): Promise<void>;
+
+  /** Creates a user; rejects with `BatonError('email_taken')` when the email exists. */
+  createUser(user: Omit<UserRecord, 'disabledAt' | 'passwordChangedAt'>): Promise<UserRecord>;
+  findUserByEmail(email: string): Promise<UserRecord | null>;
+  findUserById(id: string): Promise<UserRecord | null>;
+  listUsers(opts?: { limit?: number }): Promise<UserRecord[]>;
+  /**
+   * Replaces the password hash and, in the same transaction, revokes every
+   * session of the user except `keepSessionId`. Returns how many were revoked.
+   */
+  changePassword(args: {
+    userId: string;
+    passwordHash: string;
+    now: number;
+    keepSessionId: string | null;
+  }): Promise<number>;
+  /** Disables (and revokes every session) or re-enables a user. */
+  setUserDisabled(args: { userId: string; disabled: boolean; now: number }): Promise<void>;
+
+  findClient(id: string): Promise<ClientRecord | null>;
+  listClients(): Promise<ClientRecord[]>;
+  /** Inserts a client; a no-op when one with the id exists and `ifMissing` is set. */
+  createClient(client: ClientRecord, opts?: { ifMissing?: boolean }): Promise<void>;
+  /** Deletes a client and revokes its sessions. Returns false when unknown. */
+  deleteClient(id: string, now: number): Promise<boolean>;
+
+  /** Creates a session and its first refresh token together. */
+  createSession(input: NewSession): Promise<void>;
+  findSession(id: string): Promise<SessionRecord | null>;
+  /** Sessions of a user not revoked and not expired at `now`, newest first. */
+  listActiveSessions(userId: string, now: number): Promise<SessionRecord[]>;
+  /** Revokes one session; false when unknown or already revoked. */
+  revokeSession(args: { sessionId: string; reason: RevocationReason; now: number }): Promise<boolean>;
+  /** Revokes every live session of a user, optionally but one. Returns how many. */
+  revokeUserSessions(args: {
+    userId: string;
+    reason: RevocationReason;
+    now: number;
+    exceptSessionId?: string | null;
+  }): Promise<number>;
+
+  /** The token with its session (and successor, when rotated), or null. */
+  findRefreshToken(id: string): Promise<RefreshTokenState | null>;
+  /**
+   * Marks `parentId` used and creates its successor, touching the session,
+   * only if the token is still unused and its session not revoked. See the
+   * concurrency promise on {@link Store}.
+   */
+  rotateRefreshToken(write: RotationWrite): Promise<boolean>;
+
+  listSigningKeys(): Promise<SigningKeyRecord[]>;
+  addSigningKey(key: SigningKeyRecord): Promise<void>;
+  /** Sets `retiredAt` on a key; false when unknown. */
+  retireSigningKey(kid: string, at: number): Promise<boolean>;
+  /** Deletes keys retired before `before` (their tokens have all expired). Returns how many. */
+  deleteSigningKeysRetiredBefore(before: number): Promise<number>;
+
+  recordSecurityEvent(event: SecurityEventRecord): Promise<void>;
+  listSecurityEvents(opts?: { userId?: string; limit?: number }): Promise<SecurityEventRecord[]>;
+}
