@@ -1,0 +1,89 @@
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import {
+  authorizeBearer,
+  type BearerOptions,
+  type RequireAuthOptions,
+  resolveBearerOptions,
+  resolveRequireAuth,
+} from './bearer.js';
+import type { AccessTokenClaims } from './claims.js';
+import type { VerifierOptions } from './options.js';
+import { createVerifier, type Verifier } from './verifier.js';
+
+declare global {
+  // Express types its requests through this global namespace; augmenting it types req.auth.
+  namespace Express {
+    interface Request {
+      /** Claims of the verified access token, set by `requireAuth()` from `@baton/verify/express`. */
+      auth?: AccessTokenClaims;
+    }
+  }
+}
+
+/** Options of {@link batonAuth}: a verifier (or its options) and the challenge realm. */
+export type ExpressAuthOptions = (VerifierOptions | { verifier: Verifier }) & BearerOptions;
+
+/** What {@link batonAuth} returns. */
+export interface ExpressAuth {
+  /** The verifier the middleware uses. */
+  readonly verifier: Verifier;
+  /**
+   * Express middleware: verify the Bearer access token, set `req.auth` to its claims,
+   * or answer 401/403 per RFC 6750 §3.1.
+   * @throws TypeError when `options` are invalid (at route definition, not per request).
+   */
+  requireAuth(options?: RequireAuthOptions): RequestHandler;
+}
+
+function pickVerifier(options: ExpressAuthOptions): { verifier: Verifier; realm: string | undefined } {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError('batonAuth: options must be an object');
+  }
+  const { realm, ...rest } = options as ExpressAuthOptions & Record<string, unknown>;
+  const resolvedRealm = resolveBearerOptions(realm, 'batonAuth');
+  if ('verifier' in rest) {
+    const { verifier, ...extra } = rest;
+    if (Object.keys(extra).length > 0) {
+      throw new TypeError('batonAuth: pass either { verifier } or verifier options, not both');
+    }
+    if (typeof (verifier as Verifier | undefined)?.verify !== 'function') {
+      throw new TypeError('batonAuth: verifier must come from createVerifier()');
+    }
+    return { verifier: verifier as Verifier, realm: resolvedRealm };
+  }
+  return { verifier: createVerifier(rest as VerifierOptions), realm: resolvedRealm };
+}
+
+/**
+ * Protect Express routes with Baton access tokens (RFC 6750 bearer tokens, verified
+ * per RFC 9068 §4). Works with Express 4 and 5; importing it loads no Express code.
+ *
+ * ```ts
+ * const { requireAuth } = batonAuth({ issuer: 'https://auth.example.com', audience: 'https://api.example.com' });
+ * app.get('/orders', requireAuth({ scopes: ['orders:read'] }), (req, res) => res.json({ user: req.auth?.sub }));
+ * ```
+ * @throws TypeError when `options` are invalid.
+ * @see RFC 6750 §2.1, §3.1; RFC 9068 §4
+ */
+export function batonAuth(options: ExpressAuthOptions): ExpressAuth {
+  const { verifier, realm } = pickVerifier(options);
+  return Object.freeze({
+    verifier,
+    requireAuth(routeOptions?: RequireAuthOptions): RequestHandler {
+      const resolved = resolveRequireAuth(routeOptions, 'requireAuth');
+      return (req: Request, res: Response, next: NextFunction): void => {
+        authorizeBearer(verifier, req.headers.authorization, resolved, realm).then((outcome) => {
+          if (outcome.ok) {
+            req.auth = outcome.claims;
+            next();
+            return;
+          }
+          const { status, headers, body } = outcome.refusal;
+          res.status(status).set(headers).json(body);
+        }, next);
+      };
+    },
+  });
+}
+
+export type { RequireAuthOptions } from './bearer.js';
