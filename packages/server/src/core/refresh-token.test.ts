@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import {
+  deriveSuccessor,
+  hashSecret,
+  newRefreshToken,
+  parseRefreshToken,
+  secretMatches,
+} from './refresh-token.js';
+
+describe('refresh tokens', () => {
+  it('have the documented format and 256 random bits of secret', () => {
+    const rt = newRefreshToken();
+    expect(rt.token).toMatch(/^brt_[A-Za-z0-9_.-]+$/);
+    expect(rt.secret).toHaveLength(32);
+    expect(parseRefreshToken(rt.token)).toEqual({ id: rt.id, secret: rt.secret });
+    expect(newRefreshToken().token).not.toBe(rt.token);
+  });
+
+  it('store only a hash, checked in constant time', () => {
+    const rt = newRefreshToken();
+    expect(rt.hash).not.toContain(rt.secret.toString('base64url'));
+    expect(secretMatches(rt.secret, rt.hash)).toBe(true);
+    expect(secretMatches(Buffer.alloc(32), rt.hash)).toBe(false);
+    expect(secretMatches(rt.secret, 'short')).toBe(false);
+  });
+
+  it('refuses anything not exactly in format, including every single flipped character', () => {
+    const rt = newRefreshToken().token;
+    for (const bad of [
+      '',
+      'brt_',
+      rt.slice(1),
+      `${rt}x`,
+      rt.replace('.', '-'),
+      ` ${rt}`,
+      rt.toUpperCase(),
+      42,
+      null,
+    ]) {
+      expect(parseRefreshToken(bad)).toBeNull();
+    }
+    // Each flip either breaks the format or names different bytes: never the same token.
+    for (let i = 4; i < rt.length; i++) {
+      if (rt[i] === '.') continue;
+      const flipped = rt.slice(0, i) + (rt[i] === 'A' ? 'B' : 'A') + rt.slice(i + 1);
+      const parsed = parseRefreshToken(flipped);
+      const original = parseRefreshToken(rt)!;
+      if (parsed) expect(parsed.id !== original.id || !parsed.secret.equals(original.secret)).toBe(true);
+    }
+  });
+
+  it('refuses non-canonical base64url (same bytes, other spelling)', () => {
+    const rt = newRefreshToken();
+    const text = rt.secret.toString('base64url');
+    // The last of 43 characters carries 4 unused bits: setting one keeps the bytes, changes the text.
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const last = alphabet.indexOf(text.at(-1)!);
+    const sibling = alphabet[last ^ 1]!;
+    const forged = `brt_${rt.id}.${text.slice(0, -1)}${sibling}`;
+    expect(Buffer.from(`${text.slice(0, -1)}${sibling}`, 'base64url').equals(rt.secret)).toBe(true);
+    expect(parseRefreshToken(forged)).toBeNull();
+  });
+
+  it('derive the same successor from the same parent and id, and nothing without the parent', () => {
+    const parent = newRefreshToken();
+    const a = deriveSuccessor(parent.secret, 'AAAAAAAAAAAAAAAAAAAAAA');
+    const b = deriveSuccessor(parent.secret, 'AAAAAAAAAAAAAAAAAAAAAA');
+    expect(a.token).toBe(b.token);
+    expect(a.hash).toBe(hashSecret(a.secret));
+    expect(parseRefreshToken(a.token)).not.toBeNull();
+    expect(deriveSuccessor(newRefreshToken().secret, 'AAAAAAAAAAAAAAAAAAAAAA').token).not.toBe(a.token);
+    expect(deriveSuccessor(parent.secret, 'BAAAAAAAAAAAAAAAAAAAAA').token).not.toBe(a.token);
+  });
+});

@@ -1,0 +1,24 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { storeConformance } from '../../../test/store-conformance.js';
+import { createSqliteStore } from './sqlite-store.js';
+
+let dir: string | undefined;
+
+storeConformance('SQLite (file, WAL)', {
+  async open() {
+    dir = mkdtempSync(join(tmpdir(), 'baton-sqlite-'));
+    const store = createSqliteStore({ filename: join(dir, 'baton.db') });
+    await store.migrate();
+    return store;
+  },
+  // A second connection to the same file stands in for a second server process.
+  async openSecond() {
+    return createSqliteStore({ filename: join(dir!, 'baton.db') });
+  },
+  async cleanup() {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    dir = undefined;
+  },
+});
