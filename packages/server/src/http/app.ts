@@ -122,6 +122,10 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     const path = request.url.split('?')[0]!;
     if (LIMITED_PREFIXES.some((p) => path.startsWith(p))) await limits.hit(request.ip);
   });
+  // A POST without a body (logout by access token, refresh by cookie) validates as an empty object.
+  app.addHook('preValidation', async (request) => {
+    if (request.body === undefined && request.method === 'POST') request.body = {};
+  });
   app.addHook('onResponse', async (request, reply) => {
     metrics.httpDuration.observe(
       {
