@@ -59,7 +59,7 @@ export interface VerifierOptions {
   clockTolerance?: number;
   /** Longest token accepted, in bytes; default 8192. Longer ones are refused before parsing. */
   maxTokenBytes?: number;
-  /** Seconds a fetched JWKS is used before it is fetched again; default 600. */
+  /** Seconds a fetched JWKS is used before it is fetched again; default 300 (what Baton's JWKS response allows). */
   jwksCacheMaxAge?: number;
   /** Least seconds between two JWKS fetches triggered by unknown `kid`s or failures; default 30. */
   jwksCooldown?: number;
@@ -219,7 +219,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     }
     maxTokenBytes = n;
   }
-  const jwksCacheMaxAge = seconds(input.jwksCacheMaxAge, 'jwksCacheMaxAge', 600, 1, 86_400);
+  const jwksCacheMaxAge = seconds(input.jwksCacheMaxAge, 'jwksCacheMaxAge', 300, 1, 86_400);
   const jwksCooldown = seconds(input.jwksCooldown, 'jwksCooldown', 30, 1, 3_600);
   const httpTimeout = seconds(input.httpTimeout, 'httpTimeout', 5, 0.001, 60);
 
