@@ -14,7 +14,8 @@ interface Entry {
 
 /** RFC 6749 §2.3.1: client_secret_basic form-encodes id and secret before base64. */
 function basicAuth(clientId: string, clientSecret: string): string {
-  const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
+  // URLSearchParams serialises exactly application/x-www-form-urlencoded (space as "+").
+  const enc = (s: string) => new URLSearchParams([['', s]]).toString().slice(1);
   return 'Basic ' + Buffer.from(`${enc(clientId)}:${enc(clientSecret)}`).toString('base64');
 }
 
