@@ -1,0 +1,326 @@
+/**
+ * An in-memory stand-in for the Baton server, exposed as a `fetch`, for the
+ * client's unit tests. It follows docs/http-api.md closely enough to be
+ * strict where the client could go wrong: refresh tokens rotate, a spent one
+ * is answered with the same successor only inside the grace window and
+ * otherwise revokes the session, access tokens carry a JWT `exp` on the
+ * *server's* clock, and cookie-mode calls need the CSRF header.
+ */
+
+/** A clock that tests move by hand. */
+export class ManualClock {
+  constructor(public ms = Date.UTC(2030, 0, 1)) {}
+  now = (): number => this.ms;
+  advance(ms: number): void {
+    this.ms += ms;
+  }
+}
+
+/** A failure the fake answers the next matching request with. */
+export type Failure =
+  | { kind: 'network' }
+  | { kind: 'hang' }
+  | { kind: 'status'; status: number; body?: unknown; headers?: Record<string, string> };
+
+interface RefreshRecord {
+  sessionId: string;
+  usedAt: number | null;
+  successor: { refreshToken: string; accessToken: string } | null;
+}
+
+interface Session {
+  id: string;
+  userId: string;
+  revoked: boolean;
+}
+
+/** One request as the fake saw it; `authorization` is kept only for assertions on which token was sent. */
+export interface SeenRequest {
+  method: string;
+  path: string;
+  authorization: string | null;
+  csrf: string | null;
+  credentials: string | undefined;
+}
+
+export interface FakeBatonOptions {
+  /** Where the fake lives (default https://auth.test). */
+  origin?: string;
+  /** Server clock (default: its own ManualClock). */
+  clock?: ManualClock;
+  accessTtlSeconds?: number;
+  graceMs?: number;
+  /** Milliseconds each response waits, so concurrent requests really overlap. Default 1. */
+  latencyMs?: number;
+}
+
+const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+  new Response(body === undefined ? null : JSON.stringify(body), {
+    status,
+    headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', ...headers },
+  });
+
+const b64url = (value: unknown) =>
+  btoa(JSON.stringify(value)).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
+
+export class FakeBaton {
+  readonly origin: string;
+  readonly clock: ManualClock;
+  accessTtlSeconds: number;
+  readonly graceMs: number;
+  latencyMs: number;
+  /** Every request, in arrival order. */
+  readonly requests: SeenRequest[] = [];
+  /** Refresh outcomes, like the server's `baton_refresh_total`. */
+  readonly refreshes = { rotated: 0, grace_replay: 0, reuse_detected: 0, invalid: 0 };
+  /** The browser's cookie jar, in cookie mode. */
+  cookie: string | null = null;
+  /** Request bodies received on /api/echo, to check replays. */
+  readonly echoed: string[] = [];
+
+  private readonly users = new Map<string, { id: string; password: string }>();
+  private readonly sessions = new Map<string, Session>();
+  private readonly refreshTokens = new Map<string, RefreshRecord>();
+  private readonly accessTokens = new Map<string, { sessionId: string; exp: number }>();
+  private readonly failures: { path: string; failure: Failure }[] = [];
+  private counter = 0;
+  private readonly hangs: (() => void)[] = [];
+
+  constructor(options: FakeBatonOptions = {}) {
+    this.origin = options.origin ?? 'https://auth.test';
+    this.clock = options.clock ?? new ManualClock();
+    this.accessTtlSeconds = options.accessTtlSeconds ?? 900;
+    this.graceMs = options.graceMs ?? 10_000;
+    this.latencyMs = options.latencyMs ?? 1;
+  }
+
+  /** Total refresh requests that reached the server. */
+  get refreshCount(): number {
+    return this.requests.filter((r) => r.path === '/auth/refresh').length;
+  }
+
+  /** The next request to `path` fails this way (queued: call twice for two failures). */
+  failNext(path: string, failure: Failure): void {
+    this.failures.push({ path, failure });
+  }
+
+  /** Releases every hanging request (as network errors), so tests leave nothing behind. */
+  releaseHangs(): void {
+    for (const release of this.hangs.splice(0)) release();
+  }
+
+  /** Creates a user directly. */
+  addUser(email: string, password: string): void {
+    this.users.set(email, { id: `usr_${++this.counter}`, password });
+  }
+
+  /** Revokes a session server-side, as an admin or another device would. */
+  revokeSession(sessionId: string): void {
+    const session = this.sessions.get(sessionId);
+    if (session) session.revoked = true;
+  }
+
+  /** Ids of sessions that are still valid. */
+  activeSessions(): string[] {
+    return [...this.sessions.values()].filter((s) => !s.revoked).map((s) => s.id);
+  }
+
+  /** Whether the server would accept this access token now. */
+  accepts(accessToken: string): boolean {
+    return this.checkAccess(`Bearer ${accessToken}`) === null;
+  }
+
+  fetch = async (input: Request | string | URL, init?: RequestInit): Promise<Response> => {
+    const request = new Request(input, init);
+    const url = new URL(request.url);
+    if (url.origin !== this.origin) throw new TypeError('fetch failed (unknown host)');
+    const path = url.pathname;
+    const seen: SeenRequest = {
+      method: request.method,
+      path,
+      authorization: request.headers.get('authorization'),
+      csrf: request.headers.get('x-baton-csrf'),
+      credentials: init?.credentials,
+    };
+    this.requests.push(seen);
+    const text = request.method === 'GET' ? '' : await request.text();
+    if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
+    const index = this.failures.findIndex((f) => f.path === path);
+    if (index >= 0) {
+      const { failure } = this.failures.splice(index, 1)[0]!;
+      if (failure.kind === 'network') throw new TypeError('fetch failed');
+      if (failure.kind === 'hang') {
+        return new Promise<Response>((_, reject) => {
+          const release = () => reject(new TypeError('fetch failed'));
+          this.hangs.push(release);
+          request.signal.addEventListener('abort', () => reject(request.signal.reason), { once: true });
+        });
+      }
+      return json(
+        failure.status,
+        failure.body ?? { error: 'server_error', error_description: 'injected' },
+        failure.headers,
+      );
+    }
+    let body: Record<string, unknown> = {};
+    if (text !== '') {
+      try {
+        body = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        body = {};
+      }
+    }
+    return this.route(request.method, path, body, seen, text);
+  };
+
+  private route(
+    method: string,
+    path: string,
+    body: Record<string, unknown>,
+    seen: SeenRequest,
+    text: string,
+  ): Response {
+    const key = `${method} ${path}`;
+    switch (key) {
+      case 'POST /auth/register': {
+        const email = String(body['email']);
+        if (this.users.has(email))
+          return json(409, { error: 'email_taken', error_description: 'Email taken' });
+        this.addUser(email, String(body['password']));
+        return json(201, {
+          user: { id: this.users.get(email)!.id, email, created_at: new Date(this.clock.ms).toISOString() },
+        });
+      }
+      case 'POST /auth/login': {
+        const user = this.users.get(String(body['email']));
+        if (!user || user.password !== body['password']) {
+          return json(401, { error: 'invalid_credentials', error_description: 'Wrong email or password' });
+        }
+        const cookieMode = body['mode'] === 'cookie';
+        if (cookieMode && seen.csrf !== '1')
+          return json(403, { error: 'access_denied', error_description: 'CSRF' });
+        const session: Session = { id: `ses_${++this.counter}`, userId: user.id, revoked: false };
+        this.sessions.set(session.id, session);
+        const pair = this.issue(session.id);
+        return this.tokenResponse(pair, session.id, cookieMode);
+      }
+      case 'POST /auth/refresh': {
+        const fromBody = typeof body['refresh_token'] === 'string' ? body['refresh_token'] : undefined;
+        const cookieMode = fromBody === undefined;
+        if (cookieMode && seen.csrf !== '1')
+          return json(403, { error: 'access_denied', error_description: 'CSRF' });
+        const presented = fromBody ?? this.cookie ?? undefined;
+        return this.refresh(presented, cookieMode);
+      }
+      case 'POST /auth/logout': {
+        const fromBody = typeof body['refresh_token'] === 'string' ? body['refresh_token'] : undefined;
+        const rt = fromBody ?? this.cookie ?? undefined;
+        const record = rt === undefined ? undefined : this.refreshTokens.get(rt);
+        if (record) this.revokeSession(record.sessionId);
+        else {
+          const at = seen.authorization?.replace(/^Bearer /, '');
+          const access = at === undefined ? undefined : this.accessTokens.get(at);
+          if (access) this.revokeSession(access.sessionId);
+        }
+        if (fromBody === undefined) this.cookie = null;
+        return new Response(null, { status: 204 });
+      }
+      case 'POST /auth/logout-all': {
+        const denied = this.checkAccess(seen.authorization);
+        if (denied) return denied;
+        const sessionId = this.accessTokens.get(seen.authorization!.slice(7))!.sessionId;
+        const userId = this.sessions.get(sessionId)!.userId;
+        for (const s of this.sessions.values()) if (s.userId === userId) s.revoked = true;
+        this.cookie = null;
+        return new Response(null, { status: 204 });
+      }
+      case 'GET /auth/me': {
+        const denied = this.checkAccess(seen.authorization);
+        if (denied) return denied;
+        const sessionId = this.accessTokens.get(seen.authorization!.slice(7))!.sessionId;
+        return json(200, { session_id: sessionId });
+      }
+      case 'POST /api/echo': {
+        const denied = this.checkAccess(seen.authorization);
+        if (denied) return denied;
+        this.echoed.push(text);
+        return json(200, { received: text });
+      }
+      default:
+        return json(404, { error: 'not_found', error_description: 'No such route' });
+    }
+  }
+
+  private issue(sessionId: string): { accessToken: string; refreshToken: string } {
+    const n = ++this.counter;
+    const exp = Math.floor(this.clock.ms / 1000) + this.accessTtlSeconds;
+    // JWT-shaped, with `exp` on the server's clock: a client that compared it
+    // with its own (skewed) clock would get the skew tests wrong.
+    const accessToken = `${b64url({ alg: 'ES256', typ: 'at+jwt' })}.${b64url({ exp, sid: sessionId, jti: n })}.sig${n}`;
+    const refreshToken = `brt_${n}_${Math.random().toString(36).slice(2)}`;
+    this.accessTokens.set(accessToken, { sessionId, exp: exp * 1000 });
+    this.refreshTokens.set(refreshToken, { sessionId, usedAt: null, successor: null });
+    return { accessToken, refreshToken };
+  }
+
+  private tokenResponse(
+    pair: { accessToken: string; refreshToken: string },
+    sessionId: string,
+    cookieMode: boolean,
+  ) {
+    if (cookieMode) this.cookie = pair.refreshToken;
+    return json(200, {
+      access_token: pair.accessToken,
+      token_type: 'Bearer',
+      expires_in: this.accessTtlSeconds,
+      ...(cookieMode ? {} : { refresh_token: pair.refreshToken }),
+      session_id: sessionId,
+    });
+  }
+
+  private refresh(presented: string | undefined, cookieMode: boolean): Response {
+    const invalid = () =>
+      json(401, { error: 'invalid_grant', error_description: 'The refresh token is invalid' });
+    const record = presented === undefined ? undefined : this.refreshTokens.get(presented);
+    const session = record ? this.sessions.get(record.sessionId) : undefined;
+    if (!record || !session || session.revoked) {
+      this.refreshes.invalid++;
+      return invalid();
+    }
+    if (record.usedAt === null) {
+      record.usedAt = this.clock.ms;
+      record.successor = this.issue(session.id);
+      this.refreshes.rotated++;
+      return this.tokenResponse(record.successor, session.id, cookieMode);
+    }
+    const successorUnused =
+      record.successor && this.refreshTokens.get(record.successor.refreshToken)?.usedAt === null;
+    if (this.clock.ms - record.usedAt <= this.graceMs && successorUnused && record.successor) {
+      this.refreshes.grace_replay++;
+      return this.tokenResponse(record.successor, session.id, cookieMode);
+    }
+    this.refreshes.reuse_detected++;
+    session.revoked = true;
+    return invalid();
+  }
+
+  private checkAccess(authorization: string | null): Response | null {
+    if (authorization === null || !authorization.startsWith('Bearer ')) {
+      return json(
+        401,
+        { error: 'invalid_request', error_description: 'No token' },
+        { 'WWW-Authenticate': 'Bearer' },
+      );
+    }
+    const access = this.accessTokens.get(authorization.slice(7));
+    const session = access ? this.sessions.get(access.sessionId) : undefined;
+    if (!access || !session || session.revoked || this.clock.ms >= access.exp) {
+      return json(
+        401,
+        { error: 'invalid_token', error_description: 'The access token is invalid or expired' },
+        { 'WWW-Authenticate': 'Bearer error="invalid_token", error_description="expired"' },
+      );
+    }
+    return null;
+  }
+}
