@@ -10,6 +10,7 @@ import { resolveServerOptions, type ServerOptions } from './options.js';
 import { createLimits } from './rate-limits.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { registerHealthRoutes } from './routes/health.js';
+import { registerOAuthRoutes } from './routes/oauth.js';
 import { registerSeedRoutes } from './routes/seed.js';
 import { registerWebRoutes } from './routes/web.js';
 import { registerWellKnownRoutes } from './routes/well-known.js';
@@ -105,6 +106,11 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     },
   });
   app.decorate('baton', service);
+  // Another instance or `baton keys rotate` may change the keys at any time: re-read them on a timer.
+  const stopKeyPolling = service.keys.startPolling(opts.keyPollInterval, (err) =>
+    app.log.warn({ err }, 'reloading the signing keys failed'),
+  );
+  app.addHook('onClose', async () => stopKeyPolling());
 
   registerBodyParsers(app, opts.bodyLimit);
   await app.register(cookie);
@@ -155,6 +161,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   const ctx: RouteContext = { service, options: opts, limits, metrics };
   registerAuthRoutes(app, ctx);
   registerSeedRoutes(app, ctx);
+  registerOAuthRoutes(app, ctx);
   registerWellKnownRoutes(app, ctx);
   registerHealthRoutes(app, ctx);
   registerWebRoutes(app);

@@ -102,15 +102,21 @@ export function parseFormBody(bytes: Buffer): FormBody {
 export function registerBodyParsers(app: FastifyInstance, limit: number): void {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', (req, payload, done) => {
-    readBody(payload, limit).then(
-      (bytes) => done(null, parseJsonBody(bytes)),
-      (err: Error) => done(err, undefined),
-    );
+    // Parse inside the chain so a parse error rejects instead of escaping as an unhandled throw.
+    readBody(payload, limit)
+      .then(parseJsonBody)
+      .then(
+        (body) => done(null, body),
+        (err: Error) => done(err, undefined),
+      );
   });
   app.addContentTypeParser('application/x-www-form-urlencoded', (req, payload, done) => {
-    readBody(payload, limit).then(
-      (bytes) => done(null, parseFormBody(bytes)),
-      (err: Error) => done(err, undefined),
-    );
+    // Parse inside the chain so a parse error rejects instead of escaping as an unhandled throw.
+    readBody(payload, limit)
+      .then(parseFormBody)
+      .then(
+        (body) => done(null, body),
+        (err: Error) => done(err, undefined),
+      );
   });
 }

@@ -88,6 +88,9 @@ export function sendError(err: unknown, request: FastifyRequest, reply: FastifyR
       'www-authenticate',
       `Bearer realm="baton", error="invalid_token", error_description="${e.message.replaceAll('"', "'")}"`,
     );
+  } else if (e.code === 'invalid_client') {
+    // RFC 6749 §5.2: a 401 for client authentication names the scheme the client should use.
+    reply.header('www-authenticate', 'Basic realm="baton"');
   } else if (e.code === 'unauthorized') {
     reply.header('www-authenticate', 'Bearer realm="baton"');
   } else if (e.code === 'insufficient_scope') {

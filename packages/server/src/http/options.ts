@@ -26,6 +26,12 @@ export interface ServerOptions {
   bodyLimit?: number;
   /** Logging: false (default), true, or a pino level. */
   logger?: boolean | 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+  /**
+   * How often the signing keys are re-read from the store (ms, default
+   * 60 000), so a `baton keys rotate` reaches running instances without a
+   * restart. A token with an unknown kid also triggers a reload.
+   */
+  keyPollInterval?: number;
   now?: Clock;
 }
 
@@ -43,6 +49,7 @@ const KNOWN = new Set([
   'redis',
   'bodyLimit',
   'logger',
+  'keyPollInterval',
   'now',
 ]);
 
@@ -99,6 +106,9 @@ export function resolveServerOptions(opts: ServerOptions): ResolvedServerOptions
     if (v !== null && (!Number.isInteger(v) || v < 1))
       throw new TypeError(`limits.${k} must be a positive integer or null`);
   }
+  const keyPollInterval = opts.keyPollInterval ?? 60_000;
+  if (!Number.isInteger(keyPollInterval) || keyPollInterval < 1)
+    throw new TypeError('keyPollInterval must be a positive integer (ms)');
   return Object.freeze({
     store: opts.store,
     issuer: opts.issuer,
@@ -113,6 +123,7 @@ export function resolveServerOptions(opts: ServerOptions): ResolvedServerOptions
     redis: opts.redis,
     bodyLimit,
     logger: opts.logger ?? false,
+    keyPollInterval,
     now: opts.now,
   });
 }

@@ -1,6 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { authenticateClient } from '../../core/clients.js';
 import { BatonError } from '../../core/errors.js';
 import type { SessionRecord } from '../../store/store.js';
+import { readClientCredentials } from '../client-auth.js';
 import { bearerToken, NO_STORE, type RouteContext, requireAccessToken, tokenResponse } from '../context.js';
 import { assertCsrfProof, clearRefreshCookie, REFRESH_COOKIE, setRefreshCookie } from '../cookies.js';
 import type { RouteErrorConfig } from '../errors.js';
@@ -53,7 +55,14 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
   );
 
   app.post<{
-    Body: { email: string; password: string; client_id?: string; mode?: 'token' | 'cookie'; scope?: string };
+    Body: {
+      email: string;
+      password: string;
+      client_id?: string;
+      client_secret?: string;
+      mode?: 'token' | 'cookie';
+      scope?: string;
+    };
   }>(
     '/auth/login',
     {
@@ -66,6 +75,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
             email,
             password,
             client_id: { type: 'string', minLength: 1, maxLength: 200 },
+            client_secret: { type: 'string', minLength: 1, maxLength: 512 },
             mode: { type: 'string', enum: ['token', 'cookie'] },
             scope: { type: 'string', maxLength: 1000 },
           },
@@ -75,7 +85,22 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
     async (request, reply) => {
       const body = request.body;
       const cookieMode = body.mode === 'cookie';
-      if (cookieMode) assertCsrfProof(request, await originsFor(body.client_id));
+      // A confidential client (a trusted backend) logs users in with its credentials: Basic or client_secret.
+      // Other Authorization schemes are not client authentication and are left alone here.
+      const authorization = request.headers.authorization;
+      const credentials = readClientCredentials(
+        authorization !== undefined && /^Basic(\s|$)/i.test(authorization) ? authorization : undefined,
+        { client_id: body.client_id, client_secret: body.client_secret },
+      );
+      let clientId = body.client_id;
+      let clientAuthenticated = false;
+      if (credentials !== null && credentials.secret !== null) {
+        clientId = (await authenticateClient((id) => options.store.findClient(id), credentials)).id;
+        clientAuthenticated = true;
+        if (cookieMode)
+          throw new BatonError('invalid_request', 'Cookie mode is for browser apps (public clients)');
+      }
+      if (cookieMode) assertCsrfProof(request, await originsFor(clientId));
       const account = body.email.trim().toLowerCase();
       await limits.assertLoginAllowed(account, request.ip);
       let tokens: Awaited<ReturnType<typeof service.login>>;
@@ -83,7 +108,8 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
         tokens = await service.login({
           email: body.email,
           password: body.password,
-          ...(body.client_id !== undefined ? { clientId: body.client_id } : {}),
+          ...(clientId !== undefined ? { clientId } : {}),
+          clientAuthenticated,
           ...(body.scope !== undefined ? { scope: body.scope } : {}),
           userAgent: request.headers['user-agent'] ?? null,
           ip: request.ip,
