@@ -222,7 +222,7 @@ class BatonAuthClient {
   private readonly cleanups: (() => void)[] = [];
 
   constructor(private readonly config: Config) {
-    this.self = randomId(config.random);
+    this.self = randomId();
     this.http = {
       baseUrl: config.authBase,
       mode: config.mode,
@@ -421,7 +421,13 @@ class BatonAuthClient {
   /** A token to send now: the current one, or a refreshed one when it is due. */
   private async freshToken(): Promise<LiveState> {
     await this.ensureRestored();
-    const live = this.live();
+    let live = this.live();
+    // Signed out as far as we know: another context may have signed in
+    // through a shared storage without us hearing of it (a missed event).
+    if (live === null && this.config.storage !== undefined) {
+      await this.readCurrent();
+      live = this.live();
+    }
     if (live === null) throw this.signedOutError();
     if (!this.isDue(live)) return live;
     try {
@@ -689,7 +695,7 @@ class BatonAuthClient {
         storageLock: this.config.storage?.lock?.bind(this.config.storage),
       },
       async (waited) => {
-        const hold = randomId(this.config.random);
+        const hold = randomId();
         this.channel.post({ t: 'lock', from: this.self, phase: 'acquired', hold });
         try {
           if (waited) await this.channel.waitForHolders(releasesBefore, HOLDER_WAIT_MS);
@@ -711,7 +717,7 @@ class BatonAuthClient {
       v: 1,
       kind: 'session',
       seq,
-      id: randomId(this.config.random),
+      id: randomId(),
       accessToken: grant.accessToken,
       // Measured from when the request was *sent*, on our own clock: the
       // server issued the token after that, so this errs early, never late,
@@ -728,7 +734,7 @@ class BatonAuthClient {
   }
 
   private tombstone(reason: SignOutReason, seq: number): SignedOutState {
-    return { v: 1, kind: 'signed_out', seq, id: randomId(this.config.random), reason };
+    return { v: 1, kind: 'signed_out', seq, id: randomId(), reason };
   }
 
   // -------------------------------------------------------------------------

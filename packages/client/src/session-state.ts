@@ -54,11 +54,17 @@ export function newest(a: SessionState | null, b: SessionState | null): SessionS
   return isNewer(b, a) ? b : a;
 }
 
-/** A random id for tie-breaking; not a secret. */
-export function randomId(random: () => number): string {
-  return Math.floor(random() * 2 ** 48)
-    .toString(36)
-    .padStart(10, '0');
+/**
+ * A random id: names a client on the BroadcastChannel and breaks ties between
+ * states. Not a secret. Deliberately not drawn from the injectable `random`
+ * (which tests pin for deterministic jitter): two tabs must never share one.
+ */
+export function randomId(): string {
+  const bytes = new Uint8Array(9);
+  const crypto = (globalThis as { crypto?: { getRandomValues?: (a: Uint8Array) => Uint8Array } }).crypto;
+  if (typeof crypto?.getRandomValues === 'function') crypto.getRandomValues(bytes);
+  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 const SIGN_OUT_REASONS: readonly string[] = ['logout', 'logout_all', 'invalid_grant'];
