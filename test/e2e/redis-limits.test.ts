@@ -23,11 +23,18 @@ describe.runIf(redisUp)('rate limits shared through Redis by two instances', () 
   });
 
   const post = (s: RunningBaton, path: string, body: unknown) =>
-    fetch(`http://127.0.0.1:${s.port}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    fetch(`http://127.0.0.1:${s.port}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
 
   it('login failures counted on one instance block the account on the other', async () => {
     const statuses: number[] = [];
-    for (const s of [a, b, a]) statuses.push((await post(s, '/auth/login', { email: 'victim@example.com', password: 'guess guess' })).status);
+    for (const s of [a, b, a])
+      statuses.push(
+        (await post(s, '/auth/login', { email: 'victim@example.com', password: 'guess guess' })).status,
+      );
     expect(statuses).toEqual([401, 401, 401]);
     const blocked = await post(b, '/auth/login', { email: 'victim@example.com', password: 'guess guess' });
     expect(blocked.status).toBe(429);

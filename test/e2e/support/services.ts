@@ -21,7 +21,8 @@ export function reachable(port: number, host = '127.0.0.1'): Promise<boolean> {
  */
 export async function serviceAvailable(name: string, port: number): Promise<boolean> {
   if (await reachable(port)) return true;
-  if (process.env.CI === 'true') throw new Error(`${name} is not reachable on 127.0.0.1:${port}, and CI must not skip it`);
+  if (process.env.CI === 'true')
+    throw new Error(`${name} is not reachable on 127.0.0.1:${port}, and CI must not skip it`);
   process.stderr.write(`[skipped] ${name} is not running on 127.0.0.1:${port}; start it to run this suite\n`);
   return false;
 }

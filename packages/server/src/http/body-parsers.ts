@@ -101,7 +101,7 @@ export function parseFormBody(bytes: Buffer): FormBody {
  */
 export function registerBodyParsers(app: FastifyInstance, limit: number): void {
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', (req, payload, done) => {
+  app.addContentTypeParser('application/json', (_req, payload, done) => {
     // Parse inside the chain so a parse error rejects instead of escaping as an unhandled throw.
     readBody(payload, limit)
       .then(parseJsonBody)
@@ -110,7 +110,7 @@ export function registerBodyParsers(app: FastifyInstance, limit: number): void {
         (err: Error) => done(err, undefined),
       );
   });
-  app.addContentTypeParser('application/x-www-form-urlencoded', (req, payload, done) => {
+  app.addContentTypeParser('application/x-www-form-urlencoded', (_req, payload, done) => {
     // Parse inside the chain so a parse error rejects instead of escaping as an unhandled throw.
     readBody(payload, limit)
       .then(parseFormBody)

@@ -205,7 +205,11 @@ export interface Store {
 
   listSigningKeys(): Promise<SigningKeyRecord[]>;
   addSigningKey(key: SigningKeyRecord): Promise<void>;
-  /** Sets `retiredAt` on a key; false when unknown. */
+  /**
+   * Sets `retiredAt` on a key (possibly in the future: a scheduled
+   * retirement), or moves a scheduled retirement earlier, never later.
+   * False when unknown or already retired by `at`.
+   */
   retireSigningKey(kid: string, at: number): Promise<boolean>;
   /** Deletes keys retired before `before` (their tokens have all expired). Returns how many. */
   deleteSigningKeysRetiredBefore(before: number): Promise<number>;

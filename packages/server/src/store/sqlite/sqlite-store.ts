@@ -395,8 +395,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     },
     async retireSigningKey(kid, at) {
       return (
-        q('UPDATE signing_keys SET retired_at = ? WHERE kid = ? AND retired_at IS NULL').run(at, kid)
-          .changes === 1
+        q(
+          'UPDATE signing_keys SET retired_at = ? WHERE kid = ? AND (retired_at IS NULL OR retired_at > ?)',
+        ).run(at, kid, at).changes === 1
       );
     },
     async deleteSigningKeysRetiredBefore(before) {

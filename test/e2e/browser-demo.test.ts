@@ -1,0 +1,194 @@
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { metricValue, type RunningBaton, startBaton } from './support/baton.js';
+import { hasChromium, launchChromium, resultPath } from './support/browser.js';
+
+// The demo page in real headless Chromium against the real server: five tabs
+// of one browser profile share cookies, Web Locks and BroadcastChannel, as a
+// user's tabs do.
+
+const OUTCOMES = ['rotated', 'grace_replay', 'reuse_detected', 'invalid'] as const;
+
+async function refreshCounts(
+  baton: RunningBaton,
+): Promise<Record<(typeof OUTCOMES)[number] | 'total', number>> {
+  const text = await baton.metrics();
+  const counts = Object.fromEntries(
+    OUTCOMES.map((o) => [o, metricValue(text, 'baton_refresh_total', { outcome: o })]),
+  );
+  return { ...counts, total: Object.values(counts).reduce((a, b) => a + b, 0) } as never;
+}
+
+interface DemoWindow {
+  batonDemo: {
+    client: {
+      fetch(input: string): Promise<Response>;
+      getSession(): { sessionId?: string; expiresAt: number } | null;
+      getAccessToken(): Promise<string | null>;
+    };
+  };
+}
+
+describe.skipIf(!hasChromium)('demo page in Chromium', () => {
+  let baton: RunningBaton;
+  let browser: Browser;
+  let context: BrowserContext;
+  const pages: Page[] = [];
+  const pageErrors: string[] = [];
+  const email = `tabs-${Date.now()}@example.com`;
+  const password = 'a long enough password';
+
+  beforeAll(async () => {
+    // A short access-token lifetime lets the test force expiry by waiting seconds, not minutes.
+    baton = await startBaton({ env: { BATON_ACCESS_TTL: '6s', BATON_LIMIT_IP_PER_MIN: 'off' } });
+    browser = await launchChromium();
+    context = await browser.newContext();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await baton?.stop();
+  });
+
+  async function openTab(): Promise<Page> {
+    const page = await context.newPage();
+    // CSP violations, failed module imports and uncaught errors all surface here.
+    page.on('pageerror', (error) => pageErrors.push(`pageerror: ${error.message}`));
+    page.on('console', (message) => {
+      if (message.type() === 'error') pageErrors.push(`console: ${message.text()}`);
+    });
+    await page.goto(baton.url);
+    await page.waitForSelector('html[data-ready="true"]');
+    pages.push(page);
+    return page;
+  }
+
+  const status = (page: Page) => page.locator('#status').getAttribute('data-state');
+
+  it('registers and logs in, then opens four more tabs that share the session without refreshing', async () => {
+    const tab1 = await openTab();
+    expect(await status(tab1)).toBe('signed-out');
+    await tab1.fill('#email', email);
+    await tab1.fill('#password', password);
+    await tab1.click('#register');
+    await tab1.waitForSelector('#status[data-state="signed-in"]');
+    await tab1.waitForSelector('#sessions tbody tr.current');
+
+    const before = await refreshCounts(baton);
+    for (let i = 2; i <= 5; i++) {
+      const tab = await openTab();
+      await tab.waitForSelector('#status[data-state="signed-in"]');
+    }
+    const sessionIds = await Promise.all(pages.map((p) => p.locator('#status').textContent()));
+    expect(new Set(sessionIds).size).toBe(1);
+    // The new tabs got the session from tab 1 over BroadcastChannel, not by
+    // refreshing through the cookie (unless the token fell due meanwhile).
+    expect((await refreshCounts(baton)).total - before.total).toBeLessThanOrEqual(1);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('with the token expired in every tab, requests fired in all five at once cause exactly one refresh', async () => {
+    // Force expiry: wait until every tab's token has expired on its own clock.
+    for (const page of pages) {
+      await page.waitForFunction(
+        () => {
+          const session = (window as unknown as DemoWindow).batonDemo.client.getSession();
+          return session !== null && session.expiresAt < Date.now();
+        },
+        undefined,
+        { timeout: 30_000, polling: 100 },
+      );
+    }
+    const before = await refreshCounts(baton);
+
+    // Five requests per tab, all tabs at once.
+    const statuses = await Promise.all(
+      pages.map((page) =>
+        page.evaluate(async () => {
+          const { client } = (window as unknown as DemoWindow).batonDemo;
+          const responses = await Promise.all(Array.from({ length: 5 }, () => client.fetch('/auth/me')));
+          return responses.map((r) => r.status);
+        }),
+      ),
+    );
+    expect(statuses.flat()).toEqual(Array(25).fill(200));
+
+    const after = await refreshCounts(baton);
+    expect(after.total - before.total).toBe(1);
+    expect(after.rotated - before.rotated).toBe(1);
+    expect(after.reuse_detected).toBe(0);
+
+    // Nobody was signed out, and every tab now holds the one new token.
+    for (const page of pages) expect(await status(page)).toBe('signed-in');
+    const tokens = await Promise.all(
+      pages.map((page) =>
+        page.evaluate(() => (window as unknown as DemoWindow).batonDemo.client.getAccessToken()),
+      ),
+    );
+    expect(new Set(tokens).size).toBe(1);
+
+    // The demo, as a user sees it: the /auth/me result, the countdown, the event log.
+    const tab1 = pages[0]!;
+    await tab1.click('#call-me');
+    await tab1.waitForSelector('#me-result[data-status="200"]');
+    await tab1.locator('#log li', { hasText: 'tokenRefreshed' }).first().waitFor();
+    await tab1.screenshot({ path: resultPath('browser-demo.png'), fullPage: true });
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('signing out in one tab signs out all of them, and the cookie no longer works', async () => {
+    const before = await refreshCounts(baton);
+    await pages[2]!.click('#logout');
+    for (const page of pages) {
+      await page.waitForSelector('#status[data-state="signed-out"]');
+      await page.locator('#log li', { hasText: 'signedOut: logout' }).first().waitFor();
+    }
+    // A fresh tab finds no session: its one cookie attempt is refused.
+    const fresh = await openTab();
+    expect(await status(fresh)).toBe('signed-out');
+    const after = await refreshCounts(baton);
+    expect(after.rotated - before.rotated).toBe(0);
+    expect(after.reuse_detected - before.reuse_detected).toBe(0);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('revoking another device from the sessions list signs that device out at its next refresh', async () => {
+    const tab = pages[0]!;
+    await tab.fill('#email', email);
+    await tab.fill('#password', password);
+    await tab.click('#login');
+    await tab.waitForSelector('#status[data-state="signed-in"]');
+
+    // Another device: a separate browser profile with its own cookie jar.
+    const otherContext = await browser.newContext();
+    const other = await otherContext.newPage();
+    await other.goto(baton.url);
+    await other.waitForSelector('html[data-ready="true"]');
+    await other.fill('#email', email);
+    await other.fill('#password', password);
+    await other.click('#login');
+    await other.waitForSelector('#status[data-state="signed-in"]');
+
+    await tab.click('#reload-sessions');
+    await tab.waitForFunction(() => document.querySelectorAll('#sessions tbody tr').length === 2);
+    await tab.click('#sessions tbody tr:not(.current) button');
+    await tab.waitForFunction(() => document.querySelectorAll('#sessions tbody tr').length === 1);
+
+    // Its access token lives on until it expires; the refresh after that is refused.
+    await other.waitForFunction(
+      () => {
+        const session = (window as unknown as DemoWindow).batonDemo.client.getSession();
+        return session !== null && session.expiresAt < Date.now();
+      },
+      undefined,
+      { timeout: 30_000, polling: 100 },
+    );
+    await other.click('#call-me');
+    await other.waitForSelector('#status[data-state="signed-out"]');
+    await other.locator('#log li', { hasText: 'signedOut: invalid_grant' }).first().waitFor();
+    // This browser is unaffected.
+    expect(await status(tab)).toBe('signed-in');
+    await otherContext.close();
+    expect(pageErrors).toEqual([]);
+  });
+});
