@@ -85,6 +85,7 @@ const KNOWN_VARS = new Set([
   'BATON_LIMIT_IP_PER_MIN',
   'BATON_SIGNING_ALG',
   'BATON_LOG_LEVEL',
+  'BATON_KEY_POLL_INTERVAL',
 ]);
 
 /**
@@ -160,6 +161,10 @@ export function loadServeConfig(env: Record<string, string | undefined>): ServeC
   if (reuseGrace > 60_000)
     warnings.push('BATON_REUSE_GRACE above 60 s widens the window in which a stolen token is honoured');
   if (accessTtl > refreshIdleTtl) warnings.push('BATON_ACCESS_TTL exceeds BATON_REFRESH_IDLE_TTL');
+  // How often running servers re-read the signing keys; `baton keys rotate` waits JWKS max-age + this.
+  const keyPollInterval = duration('BATON_KEY_POLL_INTERVAL', '60s');
+  if (keyPollInterval > 600_000)
+    warnings.push('BATON_KEY_POLL_INTERVAL above 10 min delays key rotations and retirements');
 
   const allowedOrigins = get('BATON_ALLOWED_ORIGINS')
     ?.split(',')
@@ -208,6 +213,7 @@ export function loadServeConfig(env: Record<string, string | undefined>): ServeC
       trustProxy,
       limits: { loginFailuresPerAccount, requestsPerIpPerMinute },
       logger: logLevel === 'silent' ? false : (logLevel as 'info'),
+      keyPollInterval,
     },
   };
 }

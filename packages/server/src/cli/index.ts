@@ -1,5 +1,7 @@
 #!/usr/bin/env node
+import { clients } from './clients.js';
 import { ConfigError } from './config.js';
+import { keys } from './keys.js';
 import { migrate } from './migrate.js';
 import { serve } from './serve.js';
 
@@ -8,6 +10,8 @@ const USAGE = `Usage: baton <command> [--flag value ...]
 Commands:
   serve     run the token service (flags mirror BATON_* variables: --port, --database-url, --access-ttl ...)
   migrate   apply pending database migrations
+  clients   create|list|delete OAuth clients (baton clients --help)
+  keys      list|rotate|retire signing keys (baton keys --help)
 
 Configuration: see the README's table of BATON_* environment variables.
 `;
@@ -15,6 +19,8 @@ Configuration: see the README's table of BATON_* environment variables.
 const commands: Record<string, (args: readonly string[], env: NodeJS.ProcessEnv) => Promise<void>> = {
   serve,
   migrate,
+  clients,
+  keys,
 };
 
 async function main(argv: readonly string[]): Promise<void> {

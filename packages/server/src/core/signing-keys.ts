@@ -6,11 +6,59 @@ import {
   type JsonWebKey,
   type KeyObject,
 } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { SigningKeyRecord, Store } from '../store/store.js';
 import type { Clock } from './clock.js';
+import { BatonError } from './errors.js';
 
 /** JWS algorithms Baton signs with. Never HS256 with a shared secret. */
 export type SigningAlgorithm = 'ES256' | 'EdDSA';
+
+/**
+ * How long verifiers may cache the JWKS (its `Cache-Control: max-age`, in
+ * seconds). A rotated key is published at least this long (plus the poll
+ * interval) before it signs, so no verifier meets a kid it has not cached.
+ * @see RFC 7517 §5, RFC 9111 §5.2.2.1
+ */
+export const JWKS_MAX_AGE_SECONDS = 300;
+
+/**
+ * How long a retired key stays published beyond the longest access-token
+ * lifetime: covers verifiers' clock leeway and skew.
+ */
+export const RETIRED_KEY_GRACE_MS = 60_000;
+
+/** Reloads triggered by unknown kids are at most this frequent: a flood of forged kids must not become a flood of queries. */
+const UNKNOWN_KID_RELOAD_GAP_MS = 1000;
+
+/** Until when a key is published in the JWKS: forever while not retired, else until its last token has expired. */
+export function publishedUntil(record: SigningKeyRecord, maxTokenLifetime: number): number {
+  return record.retiredAt === null
+    ? Number.POSITIVE_INFINITY
+    : record.retiredAt + maxTokenLifetime + RETIRED_KEY_GRACE_MS;
+}
+
+/** True when a key may sign at `now`: activated and not (yet) retired. */
+export function canSign(record: SigningKeyRecord, now: number): boolean {
+  return record.activatesAt <= now && (record.retiredAt === null || record.retiredAt > now);
+}
+
+/** Whether `a` takes precedence over `b` as signer: the later activation wins, ties broken by kid. */
+function newer(a: SigningKeyRecord, b: SigningKeyRecord): boolean {
+  return a.activatesAt > b.activatesAt || (a.activatesAt === b.activatesAt && a.kid > b.kid);
+}
+
+/** The key that signs at `now`: the newest one that {@link canSign}. Every instance picks the same. */
+export function pickSigningKey<T extends { record: SigningKeyRecord }>(
+  keys: Iterable<T>,
+  now: number,
+): T | undefined {
+  let best: T | undefined;
+  for (const k of keys) {
+    if (canSign(k.record, now) && (!best || newer(k.record, best.record))) best = k;
+  }
+  return best;
+}
 
 /** A public key as published in the JWKS (RFC 7517). */
 export interface PublicJwk {
@@ -99,9 +147,14 @@ export class KeyRing {
   readonly #opts: KeyRingOptions;
   #keys = new Map<string, LoadedKey>();
   #reloading: Promise<void> | undefined;
+  /** The longest access-token lifetime of the server and every client (ms), refreshed on reload. */
+  #maxLifetime: number;
+  /** `performance.now()` of the last reload start: a rate, not token time, so not the injected clock. */
+  #lastReloadAt = Number.NEGATIVE_INFINITY;
 
   constructor(opts: KeyRingOptions) {
     this.#opts = opts;
+    this.#maxLifetime = opts.maxTokenLifetime;
   }
 
   /** Loads the keys and creates the first one when the store has none usable. */
@@ -118,8 +171,14 @@ export class KeyRing {
   /** Re-reads the keys from the store; concurrent callers share one read. */
   reload(): Promise<void> {
     this.#reloading ??= (async () => {
+      this.#lastReloadAt = performance.now();
       try {
-        const records = await this.#opts.store.listSigningKeys();
+        const [records, clients] = await Promise.all([
+          this.#opts.store.listSigningKeys(),
+          this.#opts.store.listClients(),
+        ]);
+        // A client may issue longer-lived tokens than the server default; retired keys must outlive those too.
+        this.#maxLifetime = Math.max(this.#opts.maxTokenLifetime, ...clients.map((c) => c.accessTtl ?? 0));
         const next = new Map<string, LoadedKey>();
         for (const r of records)
           next.set(
@@ -134,19 +193,39 @@ export class KeyRing {
     return this.#reloading;
   }
 
+  /**
+   * Reloads because a token named a kid this instance does not know (another
+   * instance may have just started signing with a new key), at most once a
+   * second; a reload already under way is awaited instead.
+   */
+  async reloadForUnknownKid(): Promise<void> {
+    if (this.#reloading) return this.#reloading;
+    if (performance.now() - this.#lastReloadAt < UNKNOWN_KID_RELOAD_GAP_MS) return;
+    return this.reload();
+  }
+
+  /**
+   * Reloads the keys every `intervalMs`, so a rotation made by the CLI or
+   * another instance reaches this one without a restart. Returns a stop
+   * function; the timer never keeps the process alive.
+   */
+  startPolling(intervalMs: number, onError: (err: unknown) => void): () => void {
+    if (!Number.isFinite(intervalMs) || intervalMs <= 0)
+      throw new TypeError('key poll interval must be a positive number of milliseconds');
+    const timer = setInterval(() => {
+      this.reload().catch(onError);
+    }, intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
+  /** The longest access-token lifetime in use (ms): the server's or any client's. */
+  get maxTokenLifetime(): number {
+    return this.#maxLifetime;
+  }
+
   #signingKeyOrUndefined(now: number): LoadedKey | undefined {
-    let best: LoadedKey | undefined;
-    for (const k of this.#keys.values()) {
-      const r = k.record;
-      if (r.activatesAt > now || (r.retiredAt !== null && r.retiredAt <= now)) continue;
-      if (
-        !best ||
-        r.activatesAt > best.record.activatesAt ||
-        (r.activatesAt === best.record.activatesAt && r.kid > best.kid)
-      )
-        best = k;
-    }
-    return best;
+    return pickSigningKey(this.#keys.values(), now);
   }
 
   /** The key that signs at `now`: the newest active one. */
@@ -163,7 +242,7 @@ export class KeyRing {
   }
 
   #isPublished(r: SigningKeyRecord, now: number): boolean {
-    return r.retiredAt === null || r.retiredAt + this.#opts.maxTokenLifetime + 60_000 > now;
+    return publishedUntil(r, this.#maxLifetime) > now;
   }
 
   /** The public keys to publish at `now` (RFC 7517): active, upcoming, and retired ones whose tokens may still be alive. */
@@ -172,4 +251,135 @@ export class KeyRing {
       keys: [...this.#keys.values()].filter((k) => this.#isPublished(k.record, now)).map((k) => k.publicJwk),
     };
   }
+}
+
+/** The longest access-token lifetime in use (ms): the server default or any client's override. */
+export async function maxAccessTokenLifetime(store: Store, serverAccessTtl: number): Promise<number> {
+  const clients = await store.listClients();
+  return Math.max(serverAccessTtl, ...clients.map((c) => c.accessTtl ?? 0));
+}
+
+/** Where a key is in its life, as `baton keys list` shows it. */
+export type SigningKeyState =
+  /** Published, signs from `activatesAt` on. */
+  | 'pending'
+  /** Signs new tokens now. */
+  | 'signing'
+  /** Could sign but a newer key does. */
+  | 'standby'
+  /** Signs no more; published until its tokens have expired. */
+  | 'retired'
+  /** No longer published: every token it signed has expired. May be deleted. */
+  | 'expired';
+
+/** One key with its state at a given time. */
+export interface SigningKeyStatus {
+  kid: string;
+  alg: SigningAlgorithm;
+  state: SigningKeyState;
+  createdAt: number;
+  activatesAt: number;
+  retiredAt: number | null;
+  /** When it leaves the JWKS; null while not retired. */
+  publishedUntil: number | null;
+}
+
+/** The state of every key at `now`, oldest first. */
+export function describeSigningKeys(
+  records: readonly SigningKeyRecord[],
+  now: number,
+  maxTokenLifetime: number,
+): SigningKeyStatus[] {
+  const signer = pickSigningKey(
+    records.map((record) => ({ record })),
+    now,
+  )?.record.kid;
+  return records.map((r) => {
+    const until = publishedUntil(r, maxTokenLifetime);
+    const state: SigningKeyState =
+      until <= now
+        ? 'expired'
+        : r.retiredAt !== null && r.retiredAt <= now
+          ? 'retired'
+          : r.activatesAt > now
+            ? 'pending'
+            : r.kid === signer
+              ? 'signing'
+              : 'standby';
+    return {
+      kid: r.kid,
+      alg: r.alg,
+      state,
+      createdAt: r.createdAt,
+      activatesAt: r.activatesAt,
+      retiredAt: r.retiredAt,
+      publishedUntil: Number.isFinite(until) ? until : null,
+    };
+  });
+}
+
+/** Options of {@link rotateSigningKey}. */
+export interface RotateSigningKeyOptions {
+  alg: SigningAlgorithm;
+  now: number;
+  /**
+   * How long the new key is published before it signs (ms). It must cover
+   * the JWKS cache lifetime plus the instances' poll interval, or a verifier
+   * may meet the new kid before its cached JWKS has it. 0 = sign at once
+   * (emergencies, tests).
+   */
+  activateIn: number;
+}
+
+/**
+ * Rotates the signing key without downtime: adds a new key that activates
+ * after `activateIn`, and schedules every older key's retirement for that
+ * same instant. The new key is stored before anything is retired, so an
+ * instance reloading in between never finds itself without a signer; and
+ * only keys older than the new one are retired, so two rotations racing
+ * each other cannot retire each other's keys.
+ * @see RFC 7517 §5 (JWK Set), RFC 8725 §3.5
+ */
+export async function rotateSigningKey(
+  store: Store,
+  opts: RotateSigningKeyOptions,
+): Promise<{ key: SigningKeyRecord; retiring: string[] }> {
+  if (!Number.isFinite(opts.activateIn) || opts.activateIn < 0)
+    throw new TypeError('activateIn must be a non-negative number of milliseconds');
+  const key = generateSigningKey(opts.alg, opts.now, opts.now + opts.activateIn);
+  await store.addSigningKey(key);
+  const retiring: string[] = [];
+  for (const r of await store.listSigningKeys()) {
+    if (r.kid === key.kid || !newer(key, r)) continue;
+    if (r.retiredAt !== null && r.retiredAt <= key.activatesAt) continue;
+    if (await store.retireSigningKey(r.kid, key.activatesAt)) retiring.push(r.kid);
+  }
+  return { key, retiring };
+}
+
+/**
+ * Retires one key now: it signs no more and stays published until every
+ * token it signed has expired. Refused when no other key could sign from now
+ * on (one that is active and not itself scheduled to retire): retiring the
+ * last signer would stop all logins and refreshes.
+ */
+export async function retireSigningKey(store: Store, kid: string, now: number): Promise<SigningKeyRecord> {
+  const records = await store.listSigningKeys();
+  const key = records.find((r) => r.kid === kid);
+  if (!key) throw new BatonError('not_found', 'No signing key with this kid');
+  if (key.retiredAt !== null && key.retiredAt <= now)
+    throw new BatonError('invalid_request', 'This key is already retired');
+  const successor = records.find((r) => r.kid !== kid && r.activatesAt <= now && r.retiredAt === null);
+  if (!successor)
+    throw new BatonError(
+      'invalid_request',
+      'No other key is active to take over: run `baton keys rotate` and wait until the new key is active, or rotate with --now',
+    );
+  await store.retireSigningKey(kid, now);
+  return { ...key, retiredAt: now };
+}
+
+/** Deletes keys whose publication has ended (every token they signed has expired). Returns how many. */
+export function pruneSigningKeys(store: Store, now: number, maxTokenLifetime: number): Promise<number> {
+  return store.deleteSigningKeysRetiredBefore(now - maxTokenLifetime - RETIRED_KEY_GRACE_MS);
 }

@@ -291,15 +291,28 @@ export function createTokenService(options: TokenServiceOptions) {
      * First-party login: checks the password and starts a new session (a new
      * token family; nothing from before is reused). Unknown user, wrong
      * password and disabled account fail identically, after the same work.
+     *
+     * A confidential client (a trusted backend) may log a user in only after
+     * it has authenticated (`clientAuthenticated`, checked by the caller);
+     * its session can then only be refreshed by that client, authenticated.
      */
     async login(
-      input: { email: string; password: string; clientId?: string; scope?: string } & RequestContext,
+      input: {
+        email: string;
+        password: string;
+        clientId?: string;
+        scope?: string;
+        clientAuthenticated?: boolean;
+      } & RequestContext,
     ): Promise<IssuedTokens> {
       const clientId = input.clientId ?? DEFAULT_CLIENT_ID;
       const client = await findClient(clientId);
       if (!client) throw new BatonError('invalid_request', 'Unknown client_id');
-      if (client.type !== 'public') {
-        throw new BatonError('unauthorized_client', 'Confidential clients do not use first-party login');
+      if (client.type !== 'public' && input.clientAuthenticated !== true) {
+        throw new BatonError(
+          'unauthorized_client',
+          'A confidential client must authenticate (client_secret_basic or client_secret_post) to log users in',
+        );
       }
       let email: string | null = null;
       try {
@@ -347,11 +360,18 @@ export function createTokenService(options: TokenServiceOptions) {
      * 4. otherwise → reuse: revoke the whole session, `invalid_grant`.
      *
      * `clientId`, when the caller authenticated or named a client, must be
-     * the session's. `scope` narrows the new access token's scope.
+     * the session's. A confidential client's session is refreshed only with
+     * `clientAuthenticated` (RFC 6749 §6: the client MUST authenticate).
+     * `scope` narrows the new access token's scope.
      * @see RFC 6749 §6, RFC 9700 §4.14.2
      */
     async refresh(
-      input: { refreshToken: unknown; clientId?: string; scope?: string } & RequestContext,
+      input: {
+        refreshToken: unknown;
+        clientId?: string;
+        clientAuthenticated?: boolean;
+        scope?: string;
+      } & RequestContext,
     ): Promise<IssuedTokens & { outcome: RefreshOutcome }> {
       const fail = (description: string, sessionId?: string): never => {
         emit({ kind: 'refresh', outcome: 'invalid', ...(sessionId ? { sessionId } : {}) });
@@ -367,6 +387,17 @@ export function createTokenService(options: TokenServiceOptions) {
         return fail('The refresh token was issued to another client', state.session.id);
       }
       const client = await clientOf(state.session);
+      if (
+        client.type === 'confidential' &&
+        (input.clientAuthenticated !== true || input.clientId !== client.id)
+      ) {
+        // A stolen token of a confidential client is useless without its secret: refuse before rotating.
+        emit({ kind: 'refresh', outcome: 'invalid', sessionId: state.session.id });
+        throw new BatonError(
+          'unauthorized_client',
+          'This refresh token belongs to a confidential client: refresh it at /oauth/token with client authentication',
+        );
+      }
       const scope = narrowScope(state.session.scope, input.scope);
 
       for (let attempt = 0; attempt < 2; attempt++) {
@@ -471,12 +502,13 @@ export function createTokenService(options: TokenServiceOptions) {
       } catch (err) {
         // A kid we have not seen may have been created by another instance a moment ago.
         if (err instanceof BatonError && err.message.includes('unknown key')) {
-          await keys.reload();
+          await keys.reloadForUnknownKid();
           claims = verifyAccessToken(accessToken, {
             keys,
             issuer,
             audiences: opts.audiences ?? [issuer],
             now: t,
+            ...(options.leeway !== undefined ? { leeway: options.leeway } : {}),
           });
         } else throw err;
       }

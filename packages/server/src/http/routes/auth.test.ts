@@ -257,3 +257,28 @@ describe('/auth routes', () => {
     expect(wrong.json().error).toBe('method_not_allowed');
   });
 });
+
+describe('EdDSA signing', () => {
+  it('signs with Ed25519 when selected, and the token verifies against the JWKS', async () => {
+    const t = await testApp({ signingAlg: 'EdDSA' });
+    try {
+      const { access_token } = await signUp(t.app);
+      const jwks = (await t.app.inject({ url: '/.well-known/jwks.json' })).json();
+      expect(jwks.keys[0]).toMatchObject({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', use: 'sig' });
+      const { protectedHeader } = await jwtVerify(access_token, createLocalJWKSet(jwks), {
+        issuer: ISSUER,
+        audience: ISSUER,
+        typ: 'at+jwt',
+        currentDate: new Date(t.clock()),
+      });
+      expect(protectedHeader.alg).toBe('EdDSA');
+      const me = await t.app.inject({
+        url: '/auth/me',
+        headers: { authorization: `Bearer ${access_token}` },
+      });
+      expect(me.statusCode).toBe(200);
+    } finally {
+      await t.close();
+    }
+  });
+});

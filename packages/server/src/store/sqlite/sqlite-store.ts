@@ -5,7 +5,6 @@ import { BatonError } from '../../core/errors.js';
 import type { Migration } from '../migration.js';
 import type {
   ClientRecord,
-  NewSession,
   RefreshTokenRecord,
   RefreshTokenState,
   RevocationReason,

@@ -1,0 +1,64 @@
+import { ConfigError, flagsToEnv } from './config.js';
+
+/** How a command's own flag takes its value. */
+export type FlagKind = 'string' | 'boolean' | 'list';
+
+/** A command line split into the command's own flags, its positional arguments, and `BATON_*` settings. */
+export interface ParsedArgs {
+  positionals: string[];
+  flags: Record<string, string | true | string[]>;
+  /** Settings given as flags (`--database-url …`), as `BATON_*` variables. */
+  env: Record<string, string>;
+}
+
+/**
+ * Parses `args` for a command with its own `spec` of flags; every other
+ * `--flag` must be a `BATON_*` setting (as for `baton serve`).
+ */
+export function parseArgs(args: readonly string[], spec: Readonly<Record<string, FlagKind>>): ParsedArgs {
+  const positionals: string[] = [];
+  const flags: ParsedArgs['flags'] = {};
+  const settings: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (!arg.startsWith('--')) {
+      positionals.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+    const kind = Object.hasOwn(spec, name) ? spec[name] : undefined;
+    if (kind === undefined) {
+      settings.push(arg);
+      if (eq === -1 && i + 1 < args.length) settings.push(args[++i]!);
+      continue;
+    }
+    if (kind === 'boolean') {
+      if (eq !== -1) throw new ConfigError(`--${name} takes no value`);
+      flags[name] = true;
+      continue;
+    }
+    const value = eq === -1 ? args[++i] : arg.slice(eq + 1);
+    if (value === undefined) throw new ConfigError(`--${name} needs a value`);
+    if (kind === 'list') {
+      const list = flags[name];
+      flags[name] = Array.isArray(list) ? [...list, value] : [value];
+    } else flags[name] = value;
+  }
+  return { positionals, flags, env: flagsToEnv(settings) };
+}
+
+/** A string flag's value, or undefined. */
+export function stringFlag(parsed: ParsedArgs, name: string): string | undefined {
+  const v = parsed.flags[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** A list flag's values (each may itself be space- or comma-separated), or []. */
+export function listFlag(parsed: ParsedArgs, name: string): string[] {
+  const v = parsed.flags[name];
+  return (Array.isArray(v) ? v : []).flatMap((s) => s.split(/[\s,]+/)).filter(Boolean);
+}
+
+/** Where a command writes its output: stdout in the CLI, a buffer in tests. */
+export type Output = (text: string) => void;
