@@ -4,6 +4,7 @@ import type { ResolvedOptions } from './options.js';
 /**
  * The claims of a verified Baton access token (RFC 9068 §2.2), frozen.
  * Other claims the issuer adds are kept, typed `unknown`.
+ * @see RFC 9068 §2.2, RFC 7519 §4.1
  */
 export interface AccessTokenClaims {
   /** Issuer, equal to the configured `issuer`. */

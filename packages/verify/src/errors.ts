@@ -16,6 +16,8 @@
  * - `token_inactive`: `checkSession` is on and the issuer's introspection says the session is over.
  * - `jwks_unavailable`: the issuer's metadata or key set could not be fetched (not the token's fault).
  * - `introspection_unavailable`: `checkSession` is on and introspection failed (not the token's fault).
+ *
+ * @see RFC 9068 §4, RFC 8725 §3, RFC 7662 §2.2
  */
 export type VerifyErrorCode =
   | 'token_too_large'
@@ -41,6 +43,7 @@ const UNAVAILABLE: ReadonlySet<VerifyErrorCode> = new Set(['jwks_unavailable', '
  * Messages are fixed sentences: they never contain the token or any value taken
  * from it, so they are safe to log and to send back in `error_description`
  * (RFC 6750 §3).
+ * @see RFC 6750 §3.1
  */
 export class VerifyError extends Error {
   override readonly name = 'VerifyError';

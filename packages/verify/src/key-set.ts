@@ -24,12 +24,12 @@ const MAX_JWKS_BYTES = 256 * 1024;
 
 // When a key carries no `alg`, only curves that admit exactly one algorithm are usable.
 // An RSA key without `alg` could be RS256 or PS256: guessing would unpin it, so it is skipped.
-const ALG_BY_CURVE: Readonly<Record<string, string>> = {
-  'P-256': 'ES256',
-  'P-384': 'ES384',
-  'P-521': 'ES512',
-  Ed25519: 'EdDSA',
-};
+const ALG_BY_CURVE: ReadonlyMap<unknown, string> = new Map([
+  ['P-256', 'ES256'],
+  ['P-384', 'ES384'],
+  ['P-521', 'ES512'],
+  ['Ed25519', 'EdDSA'],
+]);
 
 /** The public members of a JWK; anything else (notably a private `d`) is dropped. */
 function publicMembers(jwk: Record<string, unknown>): JWK | undefined {
@@ -67,7 +67,7 @@ async function importKey(jwk: unknown, algorithms: ReadonlySet<string>): Promise
   }
   const pub = publicMembers(raw);
   if (!pub) return undefined;
-  const alg = typeof raw.alg === 'string' ? raw.alg : ALG_BY_CURVE[String(raw.crv)];
+  const alg = typeof raw.alg === 'string' ? raw.alg : ALG_BY_CURVE.get(raw.crv);
   if (alg === undefined || !algorithms.has(alg)) return undefined;
   try {
     // importJWK also checks that the key fits the algorithm (e.g. ES256 needs P-256).

@@ -45,6 +45,7 @@ export interface IntrospectionOptions {
 /**
  * Options of {@link createVerifier}. Durations are in seconds, like JWT NumericDates.
  * Unknown keys and wrong types throw `TypeError` at construction.
+ * @see RFC 9068 §4, RFC 8725 §3, RFC 8414 §3
  */
 export interface VerifierOptions {
   /** The issuer, compared byte for byte with `iss` (no trailing-slash or case leniency). */
