@@ -4,12 +4,16 @@ import { defineConfig } from 'vitest/config';
 const src = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 
 // Tests import workspace packages from source so `vitest` needs no build;
-// suites that spawn the CLI use the build that `npm test` makes first.
-const alias = {
-  '@baton/client': src('./packages/client/src/index.ts'),
-  '@baton/verify': src('./packages/verify/src/index.ts'),
-  '@baton/server': src('./packages/server/src/index.ts'),
-};
+// suites that spawn the CLI use the build that `npm test` makes first. Exact
+// matches, so a subpath export (`@baton/verify/express`) maps to its own file.
+const alias = [
+  { find: /^@baton\/client$/, replacement: src('./packages/client/src/index.ts') },
+  { find: /^@baton\/client\/file-storage$/, replacement: src('./packages/client/src/file-storage.ts') },
+  { find: /^@baton\/verify$/, replacement: src('./packages/verify/src/index.ts') },
+  { find: /^@baton\/verify\/express$/, replacement: src('./packages/verify/src/express.ts') },
+  { find: /^@baton\/verify\/fastify$/, replacement: src('./packages/verify/src/fastify.ts') },
+  { find: /^@baton\/server$/, replacement: src('./packages/server/src/index.ts') },
+];
 
 export default defineConfig({
   resolve: { alias },

@@ -4,13 +4,13 @@ import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, randomUUID, sign } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createVerifier, type Verifier, type VerifierOptions, VerifyError } from '@baton/verify';
+// By source path: vitest.config.ts aliases "@baton/verify" to src/index.ts, and Vite's alias
+// prefix-matches, so "@baton/verify/express" would become ".../index.ts/express".
+import { batonAuth as expressAuth } from '@baton/verify/express';
+import { batonAuth as fastifyAuth } from '@baton/verify/fastify';
 import express from 'express';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-// By source path: vitest.config.ts aliases "@baton/verify" to src/index.ts, and Vite's alias
-// prefix-matches, so "@baton/verify/express" would become ".../index.ts/express".
-import { batonAuth as expressAuth } from '../../packages/verify/src/express.js';
-import { batonAuth as fastifyAuth } from '../../packages/verify/src/fastify.js';
 import { CLI, metricValue, type RunningBaton, startBaton } from './support/baton.js';
 
 const ORDERS_AUDIENCE = 'https://orders.example.test';
