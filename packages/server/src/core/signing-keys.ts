@@ -43,12 +43,16 @@ export function canSign(record: SigningKeyRecord, now: number): boolean {
   return record.activatesAt <= now && (record.retiredAt === null || record.retiredAt > now);
 }
 
-/** Whether `a` takes precedence over `b` as signer: the later activation wins, ties broken by kid. */
+/**
+ * Whether `a` is newer than `b`: created later, ties broken by kid. The
+ * newest key that may sign does sign, so the latest rotation always wins,
+ * whatever activation delays earlier rotations asked for.
+ */
 function newer(a: SigningKeyRecord, b: SigningKeyRecord): boolean {
-  return a.activatesAt > b.activatesAt || (a.activatesAt === b.activatesAt && a.kid > b.kid);
+  return a.createdAt > b.createdAt || (a.createdAt === b.createdAt && a.kid > b.kid);
 }
 
-/** The key that signs at `now`: the newest one that {@link canSign}. Every instance picks the same. */
+/** The key that signs at `now`: the newest (last created) one that {@link canSign}. Every instance picks the same. */
 export function pickSigningKey<T extends { record: SigningKeyRecord }>(
   keys: Iterable<T>,
   now: number,
@@ -346,7 +350,9 @@ export async function rotateSigningKey(
 ): Promise<{ key: SigningKeyRecord; retiring: string[] }> {
   if (!Number.isFinite(opts.activateIn) || opts.activateIn < 0)
     throw new TypeError('activateIn must be a non-negative number of milliseconds');
-  const key = generateSigningKey(opts.alg, opts.now, opts.now + opts.activateIn);
+  // Created strictly after every existing key, even on a coarse or frozen clock, so it is the newest.
+  const createdAt = Math.max(opts.now, ...(await store.listSigningKeys()).map((r) => r.createdAt + 1));
+  const key = { ...generateSigningKey(opts.alg, opts.now, opts.now + opts.activateIn), createdAt };
   await store.addSigningKey(key);
   const retiring: string[] = [];
   for (const r of await store.listSigningKeys()) {
