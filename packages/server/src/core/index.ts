@@ -1,14 +1,31 @@
 export { type AccessTokenClaims, signAccessToken, verifyAccessToken } from './access-token.js';
+export {
+  authenticateClient,
+  CLIENT_SECRET_PREFIX,
+  type ClientAuthMethod,
+  type ClientCredentials,
+  createClient,
+  type NewClientInput,
+  newClientSecret,
+} from './clients.js';
 export { type Clock, systemClock } from './clock.js';
 export { BatonError, type BatonErrorCode, isBatonError } from './errors.js';
+export { type ActiveToken, type IntrospectionResult, introspectToken } from './introspection.js';
 export { ARGON2_OPTIONS, hashPassword, verifyPassword } from './passwords.js';
 export { parseRefreshToken } from './refresh-token.js';
+export { type RevocationOutcome, revokeToken } from './revocation.js';
 export {
+  describeSigningKeys,
   generateSigningKey,
+  JWKS_MAX_AGE_SECONDS,
   jwkThumbprint,
   KeyRing,
   type PublicJwk,
+  retireSigningKey,
+  rotateSigningKey,
   type SigningAlgorithm,
+  type SigningKeyState,
+  type SigningKeyStatus,
 } from './signing-keys.js';
 export {
   type Authenticated,
