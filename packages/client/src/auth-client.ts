@@ -236,8 +236,12 @@ class BatonAuthClient {
     this.cleanups.push(() => this.channel.close());
     this.peersHeard = this.channel.available
       ? new Promise<void>((resolve) => {
-          this.markPeersHeard = resolve;
-          startTimer(resolve, PEER_WAIT_MS);
+          const timer = startTimer(resolve, PEER_WAIT_MS);
+          this.markPeersHeard = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+          this.cleanups.push(this.markPeersHeard);
         })
       : Promise.resolve();
     this.loaded = this.readCurrent().then(() => undefined);
@@ -801,10 +805,14 @@ class BatonAuthClient {
     if (failure.retryable && attempt <= MAX_BACKGROUND_RETRIES && !this.disposed) {
       clearTimeout(this.retryTimer);
       // A short timer: if the laptop sleeps through it, the wake-up events below do the same job.
-      this.retryTimer = startTimer(() => {
-        this.retryTimer = undefined;
-        void this.refreshIfDue();
-      }, delay);
+      this.retryTimer = startTimer(
+        () => {
+          this.retryTimer = undefined;
+          void this.refreshIfDue();
+        },
+        delay,
+        { background: true },
+      );
     }
     return failure;
   }

@@ -6,20 +6,30 @@ import { parseState, type SessionState } from './session-state.js';
 // ---------------------------------------------------------------------------
 
 /**
- * setTimeout that does not keep a Node process alive: a command-line tool that
- * finished its work must be able to exit while a backoff or a lock timeout is
- * pending. Every timer in this package is short (at most a minute or so) —
- * expiry itself is never a timer, because a sleeping laptop skips timers.
+ * setTimeout for the client's short timers (request and lock timeouts,
+ * backoff). Every one of them is short — expiry itself is never a timer,
+ * because a sleeping laptop skips timers.
+ *
+ * `background: true` unrefs the timer in Node, for timers nobody awaits (the
+ * background retry): a command-line tool that finished its work can then
+ * exit. A timer that a pending promise depends on stays ref'd, or Node would
+ * exit in the middle of the wait (exit code 13, unsettled top-level await).
  */
-export function startTimer(fn: () => void, ms: number): ReturnType<typeof setTimeout> {
+export function startTimer(
+  fn: () => void,
+  ms: number,
+  options: { background?: boolean } = {},
+): ReturnType<typeof setTimeout> {
   const timer = setTimeout(fn, ms);
-  // Typed as a number by lib.dom; in Node it is a Timeout object.
-  const handle = timer as unknown as { unref?: () => void };
-  if (typeof handle === 'object' && handle !== null && typeof handle.unref === 'function') handle.unref();
+  if (options.background === true) {
+    // Typed as a number by lib.dom; in Node it is a Timeout object.
+    const handle = timer as unknown as { unref?: () => void };
+    if (typeof handle === 'object' && handle !== null && typeof handle.unref === 'function') handle.unref();
+  }
   return timer;
 }
 
-/** Resolves after `ms` (unref'd in Node). */
+/** Resolves after `ms`. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => startTimer(resolve, ms));
 }

@@ -1,0 +1,187 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type AuthClient, createAuthClient } from '@baton/client';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { metricValue, type RunningBaton, startBaton } from './support/baton.js';
+
+// The client in Node against the real server (built CLI, SQLite): the
+// concurrency promises of the issue, counted by the server's own metrics.
+
+/** The server accepts an access token this long past `exp` (its default clock leeway). */
+const SERVER_LEEWAY_MS = 5_000;
+const OUTCOMES = ['rotated', 'grace_replay', 'reuse_detected', 'invalid'];
+const CLIENT_DIST = fileURLToPath(new URL('../../packages/client/dist/', import.meta.url));
+
+let baton: RunningBaton;
+let dir: string;
+const clients: AuthClient[] = [];
+
+async function refreshTotal(): Promise<{ total: number; rotated: number; reuse: number }> {
+  const text = await baton.metrics();
+  const value = (outcome: string) => metricValue(text, 'baton_refresh_total', { outcome });
+  return {
+    total: OUTCOMES.reduce((sum, outcome) => sum + value(outcome), 0),
+    rotated: value('rotated'),
+    reuse: value('reuse_detected'),
+  };
+}
+
+let devices = 0;
+/** A client standing for its own device: a storage key of its own, so instances do not sync like tabs. */
+function client(options: Partial<Parameters<typeof createAuthClient>[0]> = {}): AuthClient {
+  const c = createAuthClient({
+    baseUrl: baton.url,
+    mode: 'token',
+    storageKey: `device-${++devices}`,
+    ...options,
+  });
+  clients.push(c);
+  return c;
+}
+
+let users = 0;
+async function signedInClient(options: Partial<Parameters<typeof createAuthClient>[0]> = {}) {
+  const c = client(options);
+  const credentials = {
+    email: `node-${++users}-${Date.now()}@example.com`,
+    password: 'a long enough password',
+  };
+  await c.register(credentials);
+  await c.login(credentials);
+  return { c, credentials };
+}
+
+/** Waits (in real time: the server must see it expired too) until the access token has expired. */
+async function untilExpired(c: AuthClient, leewayMs = 0): Promise<void> {
+  const session = c.getSession();
+  if (session === null) throw new Error('not signed in');
+  const wait = session.expiresAt - Date.now() + leewayMs + 250;
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+}
+
+beforeAll(async () => {
+  baton = await startBaton({ env: { BATON_ACCESS_TTL: '3s', BATON_LIMIT_IP_PER_MIN: 'off' } });
+  dir = mkdtempSync(join(tmpdir(), 'baton-client-e2e-'));
+});
+
+afterEach(() => {
+  for (const c of clients.splice(0)) c.dispose();
+});
+
+afterAll(async () => {
+  await baton?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('client in Node against a real server', () => {
+  it('100 concurrent fetches with an expired access token: one refresh reaches the server, all 100 succeed', async () => {
+    const { c } = await signedInClient();
+    await untilExpired(c);
+    const before = await refreshTotal();
+
+    const responses = await Promise.all(Array.from({ length: 100 }, () => c.fetch('/auth/me')));
+    expect(responses.map((r) => r.status)).toEqual(Array(100).fill(200));
+    const after = await refreshTotal();
+    expect(after.total - before.total).toBe(1);
+    expect(after.rotated - before.rotated).toBe(1);
+  });
+
+  it('100 concurrent fetches that all get 401 (the client thought its token valid): still one refresh', async () => {
+    // A stopped clock: the client never sees its token fall due, only the server's 401s tell it.
+    const stopped = Date.now();
+    const { c } = await signedInClient({ now: () => stopped });
+    // Past the token's expiry plus the server's verification leeway (5 s, SECURITY.md 25).
+    const expiresAt = c.getSession()!.expiresAt;
+    await new Promise((r) => setTimeout(r, expiresAt - stopped + SERVER_LEEWAY_MS + 500));
+    const before = await refreshTotal();
+
+    const responses = await Promise.all(Array.from({ length: 100 }, () => c.fetch('/auth/me')));
+    expect(responses.map((r) => r.status)).toEqual(Array(100).fill(200));
+    expect((await refreshTotal()).total - before.total).toBe(1);
+  });
+
+  it('maps server errors to codes without echoing the password', async () => {
+    const { credentials } = await signedInClient();
+    const c = client();
+    const wrong = await c
+      .login({ email: credentials.email, password: 'not the password!' })
+      .catch((e: Error) => e);
+    expect(wrong).toMatchObject({ name: 'BatonClientError', code: 'invalid_credentials', status: 401 });
+    expect(String(wrong)).not.toContain('not the password!');
+    await expect(c.register(credentials)).rejects.toMatchObject({ code: 'email_taken', status: 409 });
+  });
+
+  it('logout ends the session on the server: its refresh token no longer works', async () => {
+    const storage = new Map<string, string>();
+    const { c } = await signedInClient({
+      storage: { get: (k) => storage.get(k) ?? null, set: (k, v) => void storage.set(k, v) },
+      storageKey: 'k',
+    });
+    const { refreshToken } = JSON.parse(storage.get('k')!) as { refreshToken: string };
+    expect(await c.logout()).toEqual({ revoked: true });
+    const response = await fetch(`${baton.url}/auth/refresh`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ refresh_token: refreshToken }),
+    });
+    expect(response.status).toBe(401);
+    expect(await response.json()).toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('logoutAll ends every session of the user', async () => {
+    const { c, credentials } = await signedInClient();
+    const laptop = client();
+    await laptop.login(credentials);
+    await c.logoutAll();
+    expect(c.getSession()).toBeNull();
+    await untilExpired(laptop, SERVER_LEEWAY_MS);
+    await expect(laptop.fetch('/auth/me')).rejects.toMatchObject({
+      code: 'signed_out',
+      reason: 'invalid_grant',
+    });
+  });
+
+  it('three CLI processes sharing a session file refresh once between them (file lock, no Web Locks in Node)', async () => {
+    if (!existsSync(join(CLIENT_DIST, 'file-storage.js')))
+      throw new Error('packages/client/dist is missing: run `npm run build`');
+    const file = join(dir, 'cli-session.json');
+    const { fileStorage } = await import('../../packages/client/src/file-storage.js');
+    const { c } = await signedInClient({ storage: fileStorage(file), storageKey: 'cli' });
+    await untilExpired(c);
+    c.dispose();
+    const before = await refreshTotal();
+
+    const script = `
+        import { createAuthClient } from ${JSON.stringify(join(CLIENT_DIST, 'index.js'))};
+        import { fileStorage } from ${JSON.stringify(join(CLIENT_DIST, 'file-storage.js'))};
+        const client = createAuthClient({ baseUrl: process.env.BASE, mode: 'token', storageKey: 'cli', storage: fileStorage(process.env.FILE) });
+        const response = await client.fetch('/auth/me');
+        console.log(response.status);
+      `;
+    const run = () =>
+      new Promise<string>((resolve, reject) => {
+        const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+          env: { ...process.env, BASE: baton.url, FILE: file },
+        });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+        });
+        child.stderr.on('data', (d: Buffer) => {
+          out += d.toString();
+        });
+        child.on('error', reject);
+        // The process must exit by itself: no timer or channel of the client keeps it alive.
+        child.on('exit', (code) =>
+          code === 0 ? resolve(out.trim()) : reject(new Error(`exit ${code}: ${out}`)),
+        );
+      });
+    expect(await Promise.all([run(), run(), run()])).toEqual(['200', '200', '200']);
+    const after = await refreshTotal();
+    expect(after.total - before.total).toBe(1);
+    expect(after.reuse).toBe(before.reuse);
+  });
+});
