@@ -387,5 +387,6 @@ export async function retireSigningKey(store: Store, kid: string, now: number): 
 
 /** Deletes keys whose publication has ended (every token they signed has expired). Returns how many. */
 export function pruneSigningKeys(store: Store, now: number, maxTokenLifetime: number): Promise<number> {
-  return store.deleteSigningKeysRetiredBefore(now - maxTokenLifetime - RETIRED_KEY_GRACE_MS);
+  // Exactly the keys whose publishedUntil ≤ now (retiredAt + lifetime + grace ≤ now).
+  return store.deleteSigningKeysRetiredBefore(now - maxTokenLifetime - RETIRED_KEY_GRACE_MS + 1);
 }
