@@ -154,11 +154,11 @@ describe('failures keep the session', () => {
   });
 
   it('retries in the background after a failure, with a short timer', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const server = fakeServer({ latencyMs: 0 });
     const client = clientFor(server, { random: () => 0.5 });
     const events = recordEvents(client);
     await client.login(credentials);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     server.clock.advance(minutes(14));
     server.failNext('/auth/refresh', { kind: 'status', status: 502 });
     await client.fetch('/auth/me'); // token still valid: the request goes through, the refresh failed

@@ -1,5 +1,12 @@
 import { backoffDelay } from './backoff.js';
-import { PeerChannel, type PeerMessage, runExclusive, singleFlight, startTimer } from './coordination.js';
+import {
+  PeerChannel,
+  type PeerMessage,
+  runExclusive,
+  singleFlight,
+  startTimer,
+  withDeadline,
+} from './coordination.js';
 import { BatonClientError, type SignOutReason } from './errors.js';
 import {
   type AuthHttpContext,
@@ -244,7 +251,12 @@ class BatonAuthClient {
           this.cleanups.push(this.markPeersHeard);
         })
       : Promise.resolve();
-    this.loaded = this.readCurrent().then(() => undefined);
+    // Bounded: a custom storage that never answers must not hang every call.
+    // Its answer is still adopted whenever it comes (readCurrent adopts on arrival).
+    this.loaded = withDeadline(this.readCurrent(), config.timeoutMs, () => new Error('storage timeout')).then(
+      () => undefined,
+      () => undefined,
+    );
     // Ask the other tabs for the session they hold: a new tab then starts
     // signed in without a refresh of its own.
     this.channel.post({ t: 'hello', from: this.self });
@@ -283,6 +295,10 @@ class BatonAuthClient {
       throw new TypeError('login: scope must be a string');
     }
     await this.loaded;
+    // Knowing nothing yet (a page just opened), hear the other tabs first: our
+    // login must be numbered after their newest state, or a sign-out they
+    // remember, arriving late, would outrank it.
+    if (this.state === null) await this.peersHeard;
     const path = '/auth/login';
     // Under the lock, so a refresh of the old session in another tab cannot
     // land after the login and overwrite it (in cookie mode it would also
@@ -376,8 +392,9 @@ class BatonAuthClient {
     // a network round trip; otherwise it refreshes once (shared with every
     // other request that got a 401 for the same token). One replay only: a
     // second 401 goes to the caller.
-    const next = await abortable(this.refresh(carried), request.signal);
+    // The 401's body is not returned from here on: release its connection.
     await response.body?.cancel().catch(() => {});
+    const next = await abortable(this.refresh(carried), request.signal);
     return this.send(request, next, false);
   }
 
