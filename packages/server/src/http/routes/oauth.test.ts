@@ -542,6 +542,44 @@ describe('OAuth 2.0 endpoints', () => {
     });
   });
 
+  it('hostile input on every /oauth route: never a 5xx, never an echo, always no-store', async () => {
+    const MARKER = 'zq9MARKERzq9';
+    const { refresh_token } = await signUp(t.app, EMAIL, PASSWORD);
+    const bodies: { type: string; body: string | Buffer }[] = [
+      { type: 'application/json', body: `{"__proto__": {"x": 1}, "token": "${MARKER}"}` },
+      { type: 'application/json', body: `${'['.repeat(5000)}${']'.repeat(5000)}` },
+      { type: 'application/x-www-form-urlencoded', body: `__proto__=${MARKER}&token=${MARKER}` },
+      {
+        type: 'application/x-www-form-urlencoded',
+        body: Buffer.from([0x74, 0x6f, 0x6b, 0x65, 0x6e, 0x3d, 0xff, 0xfe]),
+      },
+      { type: 'application/x-www-form-urlencoded', body: `token=%E0%A4%A${MARKER}&grant_type=%ZZ` },
+      { type: 'application/x-www-form-urlencoded', body: `token=${'A'.repeat(70_000)}` },
+      { type: 'application/x-www-form-urlencoded; charset=utf-16', body: `token=${MARKER}` },
+      { type: 'multipart/form-data; boundary=x', body: `--x\r\n${MARKER}\r\n--x--` },
+    ];
+    for (const url of ['/oauth/token', '/oauth/revoke', '/oauth/introspect']) {
+      for (const { type, body } of bodies) {
+        const res = await t.app.inject({
+          method: 'POST',
+          url,
+          headers: { 'content-type': type, authorization: basic('rs', rsSecret) },
+          payload: body,
+        });
+        // Revocation and introspection answer a well-formed request about a garbage token with 200.
+        if (url === '/oauth/token' || res.statusCode !== 200) {
+          expect(res.statusCode, `${url} ${type}`).toBeGreaterThanOrEqual(400);
+          expect(res.statusCode, `${url} ${type}`).toBeLessThan(500);
+          expect(res.json().error).toEqual(expect.any(String));
+        } else if (url === '/oauth/introspect') expect(res.body).toBe('{"active":false}');
+        expect(res.body).not.toContain(MARKER);
+        expectOAuthHeaders(res);
+      }
+    }
+    // Nothing above touched the session.
+    expect((await refresh(t.app, refresh_token)).statusCode).toBe(200);
+  });
+
   it('JWKS: public members only, unique kids, one alg each, use sig, cacheable', async () => {
     const res = await t.app.inject({ url: '/.well-known/jwks.json' });
     expect(res.headers['cache-control']).toBe('public, max-age=300');
