@@ -194,4 +194,34 @@ describe.skipIf(!hasChromium)('demo page in Chromium', () => {
     await otherContext.close();
     expect(pageErrors).toEqual([]);
   });
+
+  it('runs in a Web Worker (no DOM, no localStorage) in token mode', async () => {
+    const workerContext = await browser.newContext();
+    const page = await workerContext.newPage();
+    // /healthz carries no CSP, so the page may start a worker from a blob URL.
+    await page.goto(`${baton.url}/healthz`);
+    const result = await page.evaluate(
+      async ({ base, email, password }) => {
+        const code = `
+          const { createAuthClient } = await import('${base}/web/client/index.js');
+          const client = createAuthClient({ baseUrl: '${base}', mode: 'token' });
+          try {
+            await client.login({ email: ${JSON.stringify(email)}, password: ${JSON.stringify(password)} });
+            const response = await client.fetch('/auth/me');
+            postMessage({ status: response.status, hasDocument: typeof document !== 'undefined', locks: !!navigator.locks });
+          } catch (error) {
+            postMessage({ error: String(error) });
+          }`;
+        const url = URL.createObjectURL(new Blob([code], { type: 'text/javascript' }));
+        const worker = new Worker(url, { type: 'module' });
+        return new Promise((resolve) => {
+          worker.onmessage = (event) => resolve(event.data);
+          worker.onerror = (event) => resolve({ error: event.message });
+        });
+      },
+      { base: baton.url, email, password },
+    );
+    expect(result).toEqual({ status: 200, hasDocument: false, locks: true });
+    await workerContext.close();
+  });
 });
