@@ -74,6 +74,23 @@ function parseJsonObject(bytes: Buffer | null, what: string): Record<string, unk
 }
 
 /**
+ * The `kid` in an access token's header, or null when there is none or the
+ * header does not parse. Only a hint for key lookup: nothing is verified.
+ */
+export function accessTokenKid(token: string): string | null {
+  if (token.length > MAX_ACCESS_TOKEN_LENGTH) return null;
+  const dot = token.indexOf('.');
+  const bytes = dot > 0 ? decodeCanonical(token.slice(0, dot)) : null;
+  if (!bytes) return null;
+  try {
+    const kid = (JSON.parse(bytes.toString('utf8')) as { kid?: unknown }).kid;
+    return typeof kid === 'string' ? kid : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * Verifies an access token strictly, as a resource server must: the
  * algorithm is pinned to the key's, `typ` must be `at+jwt`, the key comes
  * only from our own key ring by `kid` (never from `jwk`/`jku`/`x5u`/`x5c`

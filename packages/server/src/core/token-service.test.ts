@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type TestClock, tempStore, testClock } from '../../test/helpers.js';
 import type { Store } from '../store/store.js';
 import { isBatonError } from './errors.js';
+import { rotateSigningKey } from './signing-keys.js';
 import { createTokenService, type TokenService, type TokenServiceEvent } from './token-service.js';
 
 const SEC = 1000;
@@ -212,6 +213,17 @@ describe('token service', () => {
   it('stores Argon2id hashes with at least OWASP parameters', async () => {
     const user = (await store.findUserByEmail('ada@example.com'))!;
     expect(user.passwordHash).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+  });
+
+  it('accepts a token signed by a key another instance created a moment ago (reload on unknown kid)', async () => {
+    const other = createTokenService({ store, issuer: 'https://auth.example.com', now: clock });
+    await rotateSigningKey(store, { alg: 'ES256', now: clock(), activateIn: 0 });
+    await other.init();
+    const tokens = await other.login({ email: 'ada@example.com', password: 'correct horse battery' });
+    const kid = JSON.parse(Buffer.from(tokens.accessToken.split('.')[0]!, 'base64url').toString()).kid;
+    expect(service.jwks().keys.map((k) => k.kid)).not.toContain(kid);
+    expect((await service.authenticate(tokens.accessToken)).claims.sid).toBe(tokens.sessionId);
+    expect(service.jwks().keys.map((k) => k.kid)).toContain(kid);
   });
 
   it('options are checked at construction', () => {

@@ -1,5 +1,11 @@
 import type { ClientRecord, RefreshTokenState, SessionRecord, Store, UserRecord } from '../store/store.js';
-import { type AccessTokenClaims, newJti, signAccessToken, verifyAccessToken } from './access-token.js';
+import {
+  type AccessTokenClaims,
+  accessTokenKid,
+  newJti,
+  signAccessToken,
+  verifyAccessToken,
+} from './access-token.js';
 import { type Clock, systemClock, toEpochSeconds } from './clock.js';
 import { BatonError } from './errors.js';
 import { newId } from './ids.js';
@@ -490,28 +496,18 @@ export function createTokenService(options: TokenServiceOptions) {
       opts: { checkSession?: boolean; audiences?: readonly string[] } = {},
     ): Promise<Authenticated> {
       const t = now();
-      let claims: AccessTokenClaims;
-      try {
-        claims = verifyAccessToken(accessToken, {
-          keys,
-          issuer,
-          audiences: opts.audiences ?? [issuer],
-          now: t,
-          ...(options.leeway !== undefined ? { leeway: options.leeway } : {}),
-        });
-      } catch (err) {
-        // A kid we have not seen may have been created by another instance a moment ago.
-        if (err instanceof BatonError && err.message.includes('unknown key')) {
-          await keys.reloadForUnknownKid();
-          claims = verifyAccessToken(accessToken, {
-            keys,
-            issuer,
-            audiences: opts.audiences ?? [issuer],
-            now: t,
-            ...(options.leeway !== undefined ? { leeway: options.leeway } : {}),
-          });
-        } else throw err;
-      }
+      // A kid we have not seen may belong to a key another instance created a
+      // moment ago: reload once (rate-limited in the key ring, so a flood of
+      // made-up kids cannot become a flood of store reads).
+      const kid = accessTokenKid(accessToken);
+      if (kid !== null && !keys.find(kid, t)) await keys.reloadForUnknownKid();
+      const claims = verifyAccessToken(accessToken, {
+        keys,
+        issuer,
+        audiences: opts.audiences ?? [issuer],
+        now: t,
+        ...(options.leeway !== undefined ? { leeway: options.leeway } : {}),
+      });
       const session = await store.findSession(claims.sid);
       if (!session || session.userId !== claims.sub)
         throw new BatonError('invalid_token', 'The session of this token is unknown');
