@@ -222,6 +222,8 @@ describe('token service', () => {
     const tokens = await other.login({ email: 'ada@example.com', password: 'correct horse battery' });
     const kid = JSON.parse(Buffer.from(tokens.accessToken.split('.')[0]!, 'base64url').toString()).kid;
     expect(service.jwks().keys.map((k) => k.kid)).not.toContain(kid);
+    // Unknown-kid reloads are rate-limited to one a second of real time since the last reload (init's).
+    await new Promise((r) => setTimeout(r, 1100));
     expect((await service.authenticate(tokens.accessToken)).claims.sid).toBe(tokens.sessionId);
     expect(service.jwks().keys.map((k) => k.kid)).toContain(kid);
   });
