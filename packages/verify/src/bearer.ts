@@ -1,6 +1,7 @@
 import { type AccessTokenClaims, hasScopes } from './claims.js';
 import { VerifyError } from './errors.js';
-import type { Verifier } from './verifier.js';
+import type { VerifierOptions } from './options.js';
+import { createVerifier, type Verifier } from './verifier.js';
 
 /** Options of `requireAuth()` in the Express and Fastify adapters. */
 export interface RequireAuthOptions {
@@ -166,4 +167,29 @@ export async function authorizeBearer(
     );
   }
   return { ok: true, claims };
+}
+
+/**
+ * Splits middleware options (framework keys already removed) into the
+ * verifier to use, given as `{ verifier }` or built from verifier options,
+ * and the `realm`. Shared by the Express and Fastify adapters so both
+ * refuse the same mistakes at construction.
+ */
+export function verifierFromOptions(
+  options: Record<string, unknown>,
+  where: string,
+): { verifier: Verifier; realm: string | undefined } {
+  const { realm, ...rest } = options;
+  const resolvedRealm = resolveBearerOptions(realm, where);
+  if ('verifier' in rest) {
+    const { verifier, ...extra } = rest;
+    if (Object.keys(extra).length > 0) {
+      throw new TypeError(`${where}: pass either { verifier } or verifier options, not both`);
+    }
+    if (typeof (verifier as Verifier | undefined)?.verify !== 'function') {
+      throw new TypeError(`${where}: verifier must come from createVerifier()`);
+    }
+    return { verifier: verifier as Verifier, realm: resolvedRealm };
+  }
+  return { verifier: createVerifier(rest as unknown as VerifierOptions), realm: resolvedRealm };
 }

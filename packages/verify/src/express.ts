@@ -3,12 +3,12 @@ import {
   authorizeBearer,
   type BearerOptions,
   type RequireAuthOptions,
-  resolveBearerOptions,
   resolveRequireAuth,
+  verifierFromOptions,
 } from './bearer.js';
 import type { AccessTokenClaims } from './claims.js';
 import type { VerifierOptions } from './options.js';
-import { createVerifier, type Verifier } from './verifier.js';
+import type { Verifier } from './verifier.js';
 
 declare global {
   // Express types its requests through this global namespace; augmenting it types req.auth.
@@ -39,19 +39,7 @@ function pickVerifier(options: ExpressAuthOptions): { verifier: Verifier; realm:
   if (typeof options !== 'object' || options === null) {
     throw new TypeError('batonAuth: options must be an object');
   }
-  const { realm, ...rest } = options as ExpressAuthOptions & Record<string, unknown>;
-  const resolvedRealm = resolveBearerOptions(realm, 'batonAuth');
-  if ('verifier' in rest) {
-    const { verifier, ...extra } = rest;
-    if (Object.keys(extra).length > 0) {
-      throw new TypeError('batonAuth: pass either { verifier } or verifier options, not both');
-    }
-    if (typeof (verifier as Verifier | undefined)?.verify !== 'function') {
-      throw new TypeError('batonAuth: verifier must come from createVerifier()');
-    }
-    return { verifier: verifier as Verifier, realm: resolvedRealm };
-  }
-  return { verifier: createVerifier(rest as VerifierOptions), realm: resolvedRealm };
+  return verifierFromOptions(options as unknown as Record<string, unknown>, 'batonAuth');
 }
 
 /**

@@ -3,12 +3,12 @@ import {
   authorizeBearer,
   type BearerOptions,
   type RequireAuthOptions,
-  resolveBearerOptions,
   resolveRequireAuth,
+  verifierFromOptions,
 } from './bearer.js';
 import type { AccessTokenClaims } from './claims.js';
 import type { VerifierOptions } from './options.js';
-import { createVerifier, type Verifier } from './verifier.js';
+import type { Verifier } from './verifier.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -36,21 +36,10 @@ function pickVerifier(options: FastifyAuthOptions): { verifier: Verifier; realm:
   if (typeof options !== 'object' || options === null) {
     throw new TypeError('batonAuth: options must be an object');
   }
+  // Fastify passes its own plugin options (prefix, logLevel, …) alongside ours: leave them out.
   const rest: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(options)) if (!FASTIFY_KEYS.has(key)) rest[key] = value;
-  const { realm, ...verifierPart } = rest;
-  const resolvedRealm = resolveBearerOptions(realm, 'batonAuth');
-  if ('verifier' in verifierPart) {
-    const { verifier, ...extra } = verifierPart;
-    if (Object.keys(extra).length > 0) {
-      throw new TypeError('batonAuth: pass either { verifier } or verifier options, not both');
-    }
-    if (typeof (verifier as Verifier | undefined)?.verify !== 'function') {
-      throw new TypeError('batonAuth: verifier must come from createVerifier()');
-    }
-    return { verifier: verifier as Verifier, realm: resolvedRealm };
-  }
-  return { verifier: createVerifier(verifierPart as unknown as VerifierOptions), realm: resolvedRealm };
+  return verifierFromOptions(rest, 'batonAuth');
 }
 
 async function plugin(fastify: FastifyInstance, options: FastifyAuthOptions): Promise<void> {
