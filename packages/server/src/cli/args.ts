@@ -1,3 +1,5 @@
+import { openStore } from '../store/open-store.js';
+import type { Store } from '../store/store.js';
 import { ConfigError, flagsToEnv } from './config.js';
 
 /** How a command's own flag takes its value. */
@@ -62,3 +64,18 @@ export function listFlag(parsed: ParsedArgs, name: string): string[] {
 
 /** Where a command writes its output: stdout in the CLI, a buffer in tests. */
 export type Output = (text: string) => void;
+
+/**
+ * Runs an admin command against the configured database: opens it, applies
+ * pending migrations (an admin command on an older schema must not fail
+ * half-way), runs `fn`, and closes the store whatever happens.
+ */
+export async function withStore<T>(databaseUrl: string, fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openStore(databaseUrl);
+  try {
+    await store.migrate();
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}

@@ -1,9 +1,8 @@
 import { createClient } from '../core/clients.js';
 import { BatonError } from '../core/errors.js';
 import { DEFAULT_CLIENT_ID } from '../core/token-service.js';
-import { openStore } from '../store/open-store.js';
 import type { ClientRecord } from '../store/store.js';
-import { listFlag, type Output, parseArgs, stringFlag } from './args.js';
+import { listFlag, type Output, parseArgs, stringFlag, withStore } from './args.js';
 import { ConfigError, loadServeConfig, parseDuration } from './config.js';
 
 const USAGE = `Usage: baton clients <create|list|delete> [...]
@@ -62,9 +61,7 @@ export async function runClients(
     return;
   }
   const config = loadServeConfig({ ...env, ...parsed.env });
-  const store = await openStore(config.databaseUrl);
-  try {
-    await store.migrate();
+  return withStore(config.databaseUrl, async (store) => {
     const now = Date.now();
     if (sub === 'create') {
       if (rest.length > 0) throw new ConfigError(`Unexpected argument "${rest[0]}"`);
@@ -118,9 +115,7 @@ export async function runClients(
       return;
     }
     throw new ConfigError(`Unknown clients command "${sub}"\n\n${USAGE}`);
-  } finally {
-    await store.close();
-  }
+  });
 }
 
 /** The `baton clients` command, writing to stdout. */

@@ -7,8 +7,7 @@ import {
   retireSigningKey,
   rotateSigningKey,
 } from '../core/signing-keys.js';
-import { openStore } from '../store/open-store.js';
-import { type Output, parseArgs, stringFlag } from './args.js';
+import { type Output, parseArgs, stringFlag, withStore } from './args.js';
 import { ConfigError, loadServeConfig, parseDuration } from './config.js';
 
 const USAGE = `Usage: baton keys <list|rotate|retire> [...]
@@ -50,9 +49,7 @@ export async function runKeys(
     return;
   }
   const config = loadServeConfig({ ...env, ...parsed.env });
-  const store = await openStore(config.databaseUrl);
-  try {
-    await store.migrate();
+  return withStore(config.databaseUrl, async (store) => {
     const t = now();
     const lifetime = await maxAccessTokenLifetime(store, config.server.accessTtl ?? 900_000);
     const prune = async () => {
@@ -111,9 +108,7 @@ export async function runKeys(
       return;
     }
     throw new ConfigError(`Unknown keys command "${sub}"\n\n${USAGE}`);
-  } finally {
-    await store.close();
-  }
+  });
 }
 
 /** The `baton keys` command, writing to stdout. */
