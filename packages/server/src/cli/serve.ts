@@ -21,6 +21,7 @@ export async function serve(args: readonly string[], env: NodeJS.ProcessEnv): Pr
   const app = await createServer({ ...config.server, store, ...(redis ? { redis } : {}) });
   const address = await app.listen({ port: config.port, host: config.host });
   process.stdout.write(`Baton listening on ${address} (issuer ${config.server.issuer}, ${store.dialect})\n`);
+  process.stdout.write(`Demo page: ${new URL('/', config.server.issuer).href}\n`);
 
   let closing = false;
   const shutdown = async (signal: string) => {

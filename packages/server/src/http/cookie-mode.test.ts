@@ -137,6 +137,20 @@ describe('cookie mode and CSRF', () => {
     expect(ok.statusCode).toBe(200);
   });
 
+  it('on a localhost issuer, 127.0.0.1 and [::1] on the same port are allowed too; another port is not', async () => {
+    const attempt = (origin: string) =>
+      t.app.inject({
+        method: 'POST',
+        url: '/auth/login',
+        headers: { ...browser, origin },
+        payload: { email: 'ada@example.com', password: 'correct horse battery', mode: 'cookie' },
+      });
+    expect((await attempt('http://127.0.0.1:3000')).statusCode).toBe(200);
+    expect((await attempt('http://[::1]:3000')).statusCode).toBe(200);
+    expect((await attempt('http://127.0.0.1:3001')).statusCode).toBe(403);
+    expect((await attempt('https://localhost:3000')).statusCode).toBe(403);
+  });
+
   it('extra allowed origins from BATON_ALLOWED_ORIGINS are accepted', async () => {
     await t.close();
     t = await testApp({ allowedOrigins: [ISSUER, 'https://app.example.com'] });

@@ -82,6 +82,19 @@ export function originOf(url: string, option: string): string {
   }
 }
 
+const LOOPBACK = ['localhost', '127.0.0.1', '[::1]'];
+
+/**
+ * The origins allowed by default: the issuer's; and when the issuer is on
+ * a loopback name, the same port under the other loopback names too, so the
+ * demo page works whether it is opened as localhost or 127.0.0.1.
+ */
+function defaultOrigins(issuerOrigin: string): string[] {
+  const u = new URL(issuerOrigin);
+  if (!LOOPBACK.includes(u.hostname)) return [issuerOrigin];
+  return LOOPBACK.map((host) => `${u.protocol}//${host}${u.port ? `:${u.port}` : ''}`);
+}
+
 /**
  * Checks options once, at construction: a programmer's mistake is a
  * TypeError now, not a 500 at the first request.
@@ -92,7 +105,9 @@ export function resolveServerOptions(opts: ServerOptions): ResolvedServerOptions
   if (!opts.store || typeof opts.store.rotateRefreshToken !== 'function')
     throw new TypeError('store must be a Store');
   const issuerOrigin = originOf(opts.issuer, 'issuer');
-  const allowedOrigins = (opts.allowedOrigins ?? [issuerOrigin]).map((o) => originOf(o, 'allowedOrigins'));
+  const allowedOrigins = (opts.allowedOrigins ?? defaultOrigins(issuerOrigin)).map((o) =>
+    originOf(o, 'allowedOrigins'),
+  );
   const bodyLimit = opts.bodyLimit ?? 64 * 1024;
   if (!Number.isInteger(bodyLimit) || bodyLimit < 1024)
     throw new TypeError('bodyLimit must be an integer ≥ 1024');
