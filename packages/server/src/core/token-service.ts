@@ -458,7 +458,7 @@ export function createTokenService(options: TokenServiceOptions) {
 
     /**
      * Ends the session a refresh token belongs to (logout, RFC 7009
-     * revocation). Unknown or garbage tokens are not an error: returns false.
+     * revocation). Unknown or garbage tokens are not an error: returns null.
      */
     async revokeRefreshToken(
       refreshToken: unknown,
