@@ -265,6 +265,108 @@ export function storeConformance(
       expect((await store.listSigningKeys()).map((k) => k.kid)).toEqual(['k2']);
     });
 
+    it('schedules a key retirement and only ever moves it earlier', async () => {
+      await store.addSigningKey({
+        kid: 'k1',
+        alg: 'EdDSA',
+        privateJwk: '{"d":"x"}',
+        publicJwk: '{"x":"y"}',
+        createdAt: T0,
+        activatesAt: T0 + 5,
+        retiredAt: null,
+      });
+      expect(await store.retireSigningKey('k1', T0 + 100)).toBe(true);
+      expect(await store.retireSigningKey('k1', T0 + 200)).toBe(false);
+      expect(await store.retireSigningKey('k1', T0 + 100)).toBe(false);
+      expect(await store.retireSigningKey('k1', T0 + 50)).toBe(true);
+      expect(await store.listSigningKeys()).toEqual([
+        {
+          kid: 'k1',
+          alg: 'EdDSA',
+          privateJwk: '{"d":"x"}',
+          publicJwk: '{"x":"y"}',
+          createdAt: T0,
+          activatesAt: T0 + 5,
+          retiredAt: T0 + 50,
+        },
+      ]);
+    });
+
+    it('reads back every field of users, clients and sessions as written', async () => {
+      const full = client('svc', {
+        type: 'confidential',
+        secretHash: 'sh',
+        allowedOrigins: ['https://a.example', 'https://b.example'],
+        allowedScopes: ['read', 'write'],
+        audience: 'https://api.example',
+        accessTtl: 60_000,
+        refreshIdleTtl: 3_600_000,
+        sessionMaxTtl: 86_400_000,
+        createdAt: T0 + 1,
+      });
+      await store.createClient(client('app'));
+      await store.createClient(full);
+      expect(await store.findClient('svc')).toEqual(full);
+      expect((await store.listClients()).map((c) => c.id)).toEqual(['app', 'svc']);
+      const { user, session } = await userWithSession();
+      expect(await store.findUserById(user.id)).toEqual({
+        id: 'usr_a',
+        email: 'a@example.com',
+        passwordHash: 'h',
+        createdAt: T0,
+        disabledAt: null,
+        passwordChangedAt: null,
+      });
+      expect(await store.findSession(session.id)).toEqual({
+        ...session,
+        revokedAt: null,
+        revokedReason: null,
+      });
+    });
+
+    it('does not rotate an unknown token', async () => {
+      expect(
+        await store.rotateRefreshToken({
+          parentId: 'nope',
+          successor: { id: 'tok_x', secretHash: 'h' },
+          now: T0,
+          idleExpiresAt: T0 + 1,
+        }),
+      ).toBe(false);
+      expect(await store.findRefreshToken('tok_x')).toBeNull();
+    });
+
+    it('lists security events newest first, filtered and limited', async () => {
+      for (let i = 0; i < 3; i++) {
+        await store.recordSecurityEvent({
+          type: 'login_failed',
+          at: T0 + i,
+          userId: 'usr_a',
+          ip: `10.0.0.${i}`,
+        });
+      }
+      await store.recordSecurityEvent({ type: 'login_succeeded', at: T0 + 9, userId: 'usr_b' });
+      expect((await store.listSecurityEvents({ userId: 'usr_a', limit: 2 })).map((e) => e.at)).toEqual([
+        T0 + 2,
+        T0 + 1,
+      ]);
+      const all = await store.listSecurityEvents();
+      expect(all.map((e) => e.type)).toEqual([
+        'login_succeeded',
+        'login_failed',
+        'login_failed',
+        'login_failed',
+      ]);
+      expect(all[0]).toEqual({
+        type: 'login_succeeded',
+        at: T0 + 9,
+        userId: 'usr_b',
+        sessionId: null,
+        clientId: null,
+        ip: null,
+      });
+    });
+
     it('records security events', async () => {
       await store.recordSecurityEvent({
         type: 'refresh_token_reuse',
