@@ -1,0 +1,85 @@
+import type { Migration } from '../migration.js';
+
+/**
+ * PostgreSQL schema steps, numbered like SQLite's (`sqlite-migrations.ts`):
+ * the same tables, columns and meanings in PostgreSQL's dialect. Times are
+ * BIGINT milliseconds since the epoch; client lists and event details are
+ * JSONB. Table names are unqualified: the migration runner sets the store's
+ * schema as the transaction's `search_path` before running a step.
+ */
+export const postgresMigrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    up: `
+      CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        email TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        disabled_at BIGINT,
+        password_changed_at BIGINT,
+        CONSTRAINT users_email_key UNIQUE (email)
+      );
+      CREATE TABLE clients (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        type TEXT NOT NULL CHECK (type IN ('public', 'confidential')),
+        secret_hash TEXT,
+        allowed_origins JSONB NOT NULL DEFAULT '[]',
+        allowed_scopes JSONB NOT NULL DEFAULT '[]',
+        audience TEXT,
+        access_ttl BIGINT,
+        refresh_idle_ttl BIGINT,
+        session_max_ttl BIGINT,
+        created_at BIGINT NOT NULL
+      );
+      CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        client_id TEXT NOT NULL,
+        scope TEXT,
+        created_at BIGINT NOT NULL,
+        last_used_at BIGINT NOT NULL,
+        idle_expires_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        user_agent TEXT,
+        ip TEXT,
+        revoked_at BIGINT,
+        revoked_reason TEXT
+      );
+      CREATE INDEX sessions_user_id ON sessions (user_id);
+      CREATE INDEX sessions_client_id ON sessions (client_id);
+      CREATE TABLE refresh_tokens (
+        id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        secret_hash TEXT NOT NULL,
+        parent_id TEXT,
+        successor_id TEXT,
+        created_at BIGINT NOT NULL,
+        used_at BIGINT
+      );
+      CREATE INDEX refresh_tokens_session_id ON refresh_tokens (session_id);
+      CREATE TABLE signing_keys (
+        kid TEXT PRIMARY KEY,
+        alg TEXT NOT NULL,
+        private_jwk TEXT NOT NULL,
+        public_jwk TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        activates_at BIGINT NOT NULL,
+        retired_at BIGINT
+      );
+      CREATE TABLE security_events (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        type TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        user_id TEXT,
+        session_id TEXT,
+        client_id TEXT,
+        ip TEXT,
+        detail JSONB
+      );
+      CREATE INDEX security_events_user_id ON security_events (user_id, at);
+    `,
+  },
+];

@@ -1,0 +1,260 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { serviceAvailable } from '../../../../../test/e2e/support/services.js';
+import { storeConformance } from '../../../test/store-conformance.js';
+import { openStore } from '../open-store.js';
+import type { Store } from '../store.js';
+import { createPostgresStore } from './postgres-store.js';
+
+/** The CI service: trust auth, database `test`. Every test works in a schema of its own. */
+const DB_URL = 'postgres://postgres@127.0.0.1:5432/test';
+const T0 = 1_800_000_000_000;
+const freshSchema = () => `baton_test_${randomBytes(6).toString('hex')}`;
+
+const available = await serviceAvailable('PostgreSQL', 5432);
+
+describe.runIf(available)('PostgreSQL store', () => {
+  const admin = new pg.Pool({ connectionString: DB_URL, max: 2 });
+  const created = new Set<string>();
+  const drop = async (schema: string) => {
+    await admin.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
+    created.delete(schema);
+  };
+  afterAll(async () => {
+    for (const schema of [...created]) await drop(schema);
+    await admin.end();
+  });
+
+  let schema: string | undefined;
+  storeConformance('PostgreSQL', {
+    async open() {
+      schema = freshSchema();
+      created.add(schema);
+      const store = createPostgresStore({ connectionString: DB_URL, schema, max: 5 });
+      await store.migrate();
+      return store;
+    },
+    // A second pool on the same schema stands in for a second server instance.
+    async openSecond() {
+      return createPostgresStore({ connectionString: DB_URL, schema: schema!, max: 5 });
+    },
+    async cleanup() {
+      if (schema) await drop(schema);
+      schema = undefined;
+    },
+  });
+
+  describe('PostgreSQL adapter', () => {
+    /** Opens stores on one fresh schema and always closes them and drops it. */
+    async function withSchema(fn: (schema: string) => Promise<void>, opened: Store[] = []) {
+      const name = freshSchema();
+      created.add(name);
+      try {
+        await fn(name);
+      } finally {
+        await Promise.all(opened.map((s) => s.close()));
+        await drop(name);
+      }
+    }
+
+    it('says it is postgres and answers ping', async () => {
+      const opened: Store[] = [];
+      await withSchema(async (name) => {
+        const store = createPostgresStore({ connectionString: DB_URL, schema: name });
+        opened.push(store);
+        expect(store.dialect).toBe('postgres');
+        await expect(store.ping()).resolves.toBeUndefined();
+      }, opened);
+    });
+
+    it('ping rejects when the database cannot be reached', async () => {
+      const store = createPostgresStore({ connectionString: 'postgres://postgres@127.0.0.1:1/test' });
+      try {
+        await expect(store.ping()).rejects.toThrow();
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('six processes migrating one fresh schema at once apply each step exactly once', async () => {
+      const opened: Store[] = [];
+      await withSchema(async (name) => {
+        for (let i = 0; i < 6; i++)
+          opened.push(createPostgresStore({ connectionString: DB_URL, schema: name, max: 1 }));
+        const applied = await Promise.all(opened.map((s) => s.migrate()));
+        expect([...applied].sort()).toEqual([0, 0, 0, 0, 0, 1]);
+        const recorded = await admin.query(
+          `SELECT version FROM ${pg.escapeIdentifier(name)}.baton_migrations ORDER BY version`,
+        );
+        expect(recorded.rows.map((r: { version: number }) => r.version)).toEqual([1]);
+        expect(await opened[0]!.migrate()).toBe(0);
+      }, opened);
+    });
+
+    it('keeps its tables in its schema, apart from another schema in the same database', async () => {
+      const opened: Store[] = [];
+      await withSchema(async (one) => {
+        await withSchema(async (two) => {
+          const a = createPostgresStore({ connectionString: DB_URL, schema: one });
+          const b = createPostgresStore({ connectionString: DB_URL, schema: two });
+          opened.push(a, b);
+          await Promise.all([a.migrate(), b.migrate()]);
+          await a.createUser({ id: 'usr_1', email: 'same@example.com', passwordHash: 'h', createdAt: T0 });
+          await b.createUser({ id: 'usr_1', email: 'same@example.com', passwordHash: 'h', createdAt: T0 });
+          expect(await a.listUsers()).toHaveLength(1);
+          expect(await b.listUsers()).toHaveLength(1);
+          const tables = await admin.query(
+            `SELECT table_schema FROM information_schema.tables WHERE table_name = 'users' AND table_schema = ANY($1)`,
+            [[one, two]],
+          );
+          expect(tables.rows.map((r: { table_schema: string }) => r.table_schema).sort()).toEqual(
+            [one, two].sort(),
+          );
+        });
+      }, opened);
+    });
+
+    it('openStore selects the schema with ?schema= and passes other parameters to pg', async () => {
+      const opened: Store[] = [];
+      await withSchema(async (name) => {
+        const store = await openStore(`${DB_URL}?application_name=baton-test&schema=${name}`);
+        opened.push(store);
+        expect(store.dialect).toBe('postgres');
+        expect(await store.migrate()).toBe(1);
+        const found = await admin.query('SELECT 1 FROM information_schema.tables WHERE table_schema = $1', [
+          name,
+        ]);
+        expect(found.rowCount).toBeGreaterThan(0);
+      }, opened);
+    });
+
+    it('refuses bad URLs and options without repeating the DB_URL', async () => {
+      const secret = 'hunter2-not-for-logs';
+      const bad = [
+        `postgres://u:${secret}@127.0.0.1/test?schema=Bad-Name`,
+        `postgres://u:${secret}@127.0.0.1/test?schema=a&schema=b`,
+        `postgres://u:${secret}@127.0.0.1/test?options=-c%20search_path%3Dx`,
+        `postgres://u:${secret}@127.0.0.1/test?schema=%zz`,
+      ];
+      for (const url of bad) {
+        const err = await openStore(url).then(
+          () => null,
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(TypeError);
+        expect((err as Error).message).not.toContain(secret);
+      }
+      const pool = new pg.Pool({ connectionString: DB_URL });
+      try {
+        expect(() => createPostgresStore({})).toThrow(TypeError);
+        expect(() => createPostgresStore({ connectionString: DB_URL, pool })).toThrow(TypeError);
+        expect(() => createPostgresStore({ pool, max: 3 })).toThrow(TypeError);
+        expect(() => createPostgresStore({ connectionString: DB_URL, max: 0 })).toThrow(TypeError);
+        expect(() => createPostgresStore({ connectionString: DB_URL, schema: 'x; DROP' })).toThrow(TypeError);
+        expect(() => createPostgresStore({ connectionString: 'mysql://x' })).toThrow(TypeError);
+        expect(() =>
+          createPostgresStore({ connectionString: DB_URL, ssl: true } as unknown as {
+            connectionString: string;
+          }),
+        ).toThrow(/unknown option "ssl"/);
+      } finally {
+        await pool.end();
+      }
+    });
+
+    it('borrows a caller-owned pool and leaves it open on close', async () => {
+      const pool = new pg.Pool({ connectionString: DB_URL, max: 2 });
+      try {
+        await withSchema(async (name) => {
+          const store = createPostgresStore({ pool, schema: name });
+          await store.migrate();
+          await store.createUser({ id: 'usr_1', email: 'p@example.com', passwordHash: 'h', createdAt: T0 });
+          await store.close();
+          const r = await pool.query(`SELECT count(*)::int AS n FROM ${pg.escapeIdentifier(name)}.users`);
+          expect(r.rows[0]).toEqual({ n: 1 });
+        });
+      } finally {
+        await pool.end();
+      }
+    });
+
+    it('a duplicate user id is an error but not email_taken', async () => {
+      const opened: Store[] = [];
+      await withSchema(async (name) => {
+        const store = createPostgresStore({ connectionString: DB_URL, schema: name });
+        opened.push(store);
+        await store.migrate();
+        await store.createUser({ id: 'usr_1', email: 'a@example.com', passwordHash: 'h', createdAt: T0 });
+        const err = await store
+          .createUser({ id: 'usr_1', email: 'b@example.com', passwordHash: 'h', createdAt: T0 })
+          .then(
+            () => null,
+            (e: unknown) => e as { code?: string },
+          );
+        expect(err?.code).toBe('23505');
+      }, opened);
+    });
+
+    it('ten rounds of ten concurrent rotations over two pools grow one linear chain', async () => {
+      const opened: Store[] = [];
+      await withSchema(async (name) => {
+        const a = createPostgresStore({ connectionString: DB_URL, schema: name, max: 5 });
+        const b = createPostgresStore({ connectionString: DB_URL, schema: name, max: 5 });
+        opened.push(a, b);
+        await a.migrate();
+        await a.createClient({
+          id: 'app',
+          name: 'app',
+          type: 'public',
+          secretHash: null,
+          allowedOrigins: [],
+          allowedScopes: [],
+          audience: null,
+          accessTtl: null,
+          refreshIdleTtl: null,
+          sessionMaxTtl: null,
+          createdAt: T0,
+        });
+        await a.createUser({ id: 'usr_1', email: 'c@example.com', passwordHash: 'h', createdAt: T0 });
+        await a.createSession({
+          session: {
+            id: 'ses_1',
+            userId: 'usr_1',
+            clientId: 'app',
+            scope: null,
+            createdAt: T0,
+            lastUsedAt: T0,
+            idleExpiresAt: T0 + 1000,
+            expiresAt: T0 + 5000,
+            userAgent: null,
+            ip: null,
+          },
+          firstToken: { id: 'tok_0', secretHash: 'h0' },
+        });
+        let current = 'tok_0';
+        for (let round = 1; round <= 10; round++) {
+          const results = await Promise.all(
+            Array.from({ length: 10 }, (_, i) =>
+              (i % 2 ? a : b).rotateRefreshToken({
+                parentId: current,
+                successor: { id: `tok_${round}_${i}`, secretHash: `h${round}` },
+                now: T0 + round,
+                idleExpiresAt: T0 + 1000 + round,
+              }),
+            ),
+          );
+          expect(results.filter(Boolean)).toHaveLength(1);
+          const winner = `tok_${round}_${results.indexOf(true)}`;
+          expect((await a.findRefreshToken(current))?.token.successorId).toBe(winner);
+          current = winner;
+        }
+        const count = await admin.query(
+          `SELECT count(*)::int AS n, count(used_at)::int AS used FROM ${pg.escapeIdentifier(name)}.refresh_tokens`,
+        );
+        expect(count.rows[0]).toEqual({ n: 11, used: 10 });
+        expect(await a.findSession('ses_1')).toMatchObject({ lastUsedAt: T0 + 10, idleExpiresAt: T0 + 1010 });
+      }, opened);
+    });
+  });
+});
