@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { serviceAvailable } from '../../../../../test/e2e/support/services.js';
 import { storeConformance } from '../../../test/store-conformance.js';
 import { openStore } from '../open-store.js';
@@ -73,6 +73,28 @@ describe.runIf(available)('PostgreSQL store', () => {
       try {
         await expect(store.ping()).rejects.toThrow();
       } finally {
+        await store.close();
+      }
+    });
+
+    it('ping gives up on a database that accepts but never answers', async () => {
+      const silent = {
+        connect: () => new Promise(() => {}),
+        query: () => new Promise(() => {}),
+        on: () => silent,
+        end: async () => {},
+      };
+      const store = createPostgresStore({ pool: silent as unknown as pg.Pool });
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      try {
+        const pinged = store.ping().then(
+          () => 'answered',
+          (e: unknown) => e,
+        );
+        await vi.advanceTimersByTimeAsync(5000);
+        expect(await pinged).toBeInstanceOf(Error);
+      } finally {
+        vi.useRealTimers();
         await store.close();
       }
     });

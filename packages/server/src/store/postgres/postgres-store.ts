@@ -55,6 +55,8 @@ export const POSTGRES_SCHEMA_NAME: RegExp = /^[a-z_][a-z0-9_]{0,62}$/;
 /** SQLSTATEs after which PostgreSQL has rolled the whole transaction back and a retry is safe. */
 const RETRYABLE = new Set(['40P01' /* deadlock_detected */, '40001' /* serialization_failure */]);
 const TX_ATTEMPTS = 3;
+/** How long `ping()` waits for an answer before readiness reports the store unreachable. */
+const PING_TIMEOUT_MS = 5000;
 
 const str = (v: unknown): string => v as string;
 // BIGINT arrives as a string from pg (it may exceed 2^53); Baton's times and TTLs are well below that.
@@ -282,8 +284,11 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     new pg.Pool({
       connectionString: options.connectionString,
       max: options.max ?? 10,
-      // A readiness probe must fail, not hang, when the database is away.
+      // Waiting for a connection (a new one, or a free one from a busy pool)
+      // fails after this long instead of queueing requests forever.
       connectionTimeoutMillis: 5000,
+      // Lets the OS notice a peer that vanished without closing the socket.
+      keepAlive: true,
       application_name: 'baton',
     });
   if (ownsPool) {
@@ -330,7 +335,21 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
       return applyMigrations(pool, schema, postgresMigrations);
     },
     async ping() {
-      await pool.query('SELECT 1');
+      // A pooled connection whose peer vanished (a failover, a dropped route)
+      // can leave a query unanswered for minutes; readiness must say "not
+      // ready" well before a load balancer gives up on the instance.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`PostgreSQL did not answer within ${PING_TIMEOUT_MS} ms`)),
+          PING_TIMEOUT_MS,
+        );
+      });
+      try {
+        await Promise.race([pool.query('SELECT 1'), timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
     },
     async close() {
       if (closed) return;
