@@ -239,6 +239,8 @@ describe('25: exp with Baton’s 5 s leeway, nbf, exp required and numeric', () 
   });
   it('exp 4 s ago is accepted (inside the leeway)', () =>
     expectAccepted(mint({ claims: { exp: nowSec() - 4 } })));
+  it('exp exactly the leeway ago is refused (RFC 7519 §4.1.4: now must be before exp)', () =>
+    expectRefused(mint({ claims: { exp: nowSec() - 5 } })));
   it('exp 6 s ago is refused', () => expectRefused(mint({ claims: { exp: nowSec() - 6 } })));
   it('nbf 5 s ahead is accepted, 6 s ahead refused', async () => {
     await expectAccepted(mint({ claims: { nbf: nowSec() + 5 } }));
