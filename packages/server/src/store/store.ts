@@ -1,7 +1,7 @@
 /**
  * The storage contract of Baton, in domain words. Core talks only to this
  * interface; adapters (SQLite, PostgreSQL) implement it and run the one
- * conformance suite in `conformance.ts`.
+ * conformance suite in `packages/server/test/store-conformance.ts`.
  *
  * All times are milliseconds since the epoch, supplied by the caller (core's
  * injected clock): a store never reads the wall clock itself, so tests move
