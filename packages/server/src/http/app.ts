@@ -36,6 +36,39 @@ function patternToRegExp(pattern: string): RegExp {
   return new RegExp(`^${escaped}$`);
 }
 
+/**
+ * Headers a request may carry once. Node keeps the first copy of a repeated
+ * `Authorization`, `Host` or `Content-Type` and joins repeated `Origin`,
+ * `Sec-Fetch-Site` or `X-Baton-CSRF` values with a comma; a proxy in front
+ * may read another copy. Two readings of one request are how credential
+ * confusion and request smuggling start, so a repeat is refused outright
+ * (RFC 9110 §5.3 allows repeats only for list-valued fields; RFC 9112 §3.2
+ * asks for a 400 on a repeated Host).
+ */
+const SINGLE_HEADERS = new Set([
+  'authorization',
+  'proxy-authorization',
+  'host',
+  'content-type',
+  'content-length',
+  'transfer-encoding',
+  'origin',
+  'sec-fetch-site',
+  'x-baton-csrf',
+]);
+
+/** The first of {@link SINGLE_HEADERS} that a request repeats, or undefined. */
+function repeatedHeader(rawHeaders: readonly string[]): string | undefined {
+  const seen = new Set<string>();
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!.toLowerCase();
+    if (!SINGLE_HEADERS.has(name)) continue;
+    if (seen.has(name)) return name;
+    seen.add(name);
+  }
+  return undefined;
+}
+
 /** Log lines carry the path only: a query string could hold something secret. */
 const serializers = {
   req(req: { method: string; url: string; ip?: string }) {
@@ -125,6 +158,10 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');
     reply.header('x-frame-options', 'DENY');
+    // Before anything reads a header: the name is ours, the values are never echoed.
+    const repeated = repeatedHeader(request.raw.rawHeaders);
+    if (repeated !== undefined)
+      throw new BatonError('invalid_request', `The ${repeated} header must not be repeated`);
     const path = request.url.split('?')[0]!;
     if (LIMITED_PREFIXES.some((p) => path.startsWith(p))) await limits.hit(request.ip);
   });

@@ -740,6 +740,36 @@ describe('35: spoofed X-Forwarded-* and duplicate headers', () => {
     }
   });
 
+  it('a repeated Authorization, Host, Content-Type, Origin, Sec-Fetch-Site or CSRF header is 400, whichever copy is good', async () => {
+    const { access_token } = await signUp(t.app, EMAIL, PASSWORD);
+    const good = `Bearer ${access_token}`;
+    const repeated: [string, Record<string, string | string[]>][] = [
+      ['/auth/me', { authorization: [good, good] }],
+      ['/auth/me', { authorization: [good, 'Bearer x'] }],
+      ['/auth/me', { authorization: good, host: ['localhost:3000', 'localhost:3000'] }],
+      ['/auth/me', { authorization: good, origin: [ISSUER, ISSUER] }],
+      ['/auth/me', { authorization: good, 'sec-fetch-site': ['same-origin', 'same-origin'] }],
+      ['/auth/me', { authorization: good, 'x-baton-csrf': ['1', '1'] }],
+      ['/auth/me', { authorization: good, 'content-type': ['application/json', 'application/json'] }],
+      ['/healthz', { host: ['localhost:3000', 'other.example'] }],
+    ];
+    for (const [url, headers] of repeated) {
+      const res = await t.app.inject({ url, headers: headers as InjectOptions['headers'] });
+      expect(res.statusCode, `${url} ${Object.keys(headers).join(' ')}`).toBe(400);
+      expect(res.json().error).toBe('invalid_request');
+      expect(res.headers['cache-control']).toBe('no-store');
+    }
+    // Headers that are lists by definition may repeat.
+    const listed = await t.app.inject({
+      url: '/auth/me',
+      headers: {
+        authorization: good,
+        accept: ['application/json', 'text/plain'],
+      } as InjectOptions['headers'],
+    });
+    expect(listed.statusCode).toBe(200);
+  });
+
   it('duplicated Authorization, Origin, Cookie, CSRF and Content-Type headers: a 4xx JSON error, no echo, no change', async () => {
     const a = await signUp(t.app, EMAIL, PASSWORD);
     const cookieLogin = await t.app.inject({
@@ -753,6 +783,31 @@ describe('35: spoofed X-Forwarded-* and duplicate headers', () => {
     // Arrays are repeated header lines; Node's types only allow that for some headers, hence the cast below.
     type Repeated = Omit<InjectOptions, 'headers'> & { headers: Record<string, string | string[]> };
     const cases: Repeated[] = [
+      // Node keeps the first copy of some headers and joins others; a proxy may read another copy.
+      { url: '/auth/me', headers: { authorization: [`Bearer ${a.access_token}`, `Bearer ${MARKER}`] } },
+      {
+        method: 'POST',
+        url: '/auth/logout-all',
+        headers: { authorization: [`Bearer ${a.access_token}`, `Bearer ${MARKER}`] },
+      },
+      {
+        method: 'POST',
+        url: '/auth/refresh',
+        headers: { ...BROWSER, 'x-baton-csrf': ['', ''] },
+        cookies: { [REFRESH_COOKIE]: rt },
+      },
+      {
+        method: 'POST',
+        url: '/auth/refresh',
+        headers: { ...BROWSER, 'sec-fetch-site': ['same-origin', 'cross-site'] },
+        cookies: { [REFRESH_COOKIE]: rt },
+      },
+      {
+        method: 'POST',
+        url: '/auth/login',
+        headers: { host: ['localhost:3000', `${MARKER}.example`], 'content-type': 'application/json' },
+        payload: JSON.stringify({ email: EMAIL, password: PASSWORD }),
+      },
       { url: '/auth/me', headers: { authorization: [`Bearer ${MARKER}`, `Bearer ${a.access_token}`] } },
       {
         method: 'POST',
