@@ -1,0 +1,95 @@
+// SECURITY.md 31: unknown user, wrong password and disabled account answer
+// alike, after alike work. Timing is not asserted (it would be flaky and
+// prove little); instead the Argon2 library is observed, not replaced: every
+// call goes through to the real `@node-rs/argon2`, and the test checks that
+// each failing path runs exactly one verification against a hash with the
+// same cost parameters as a real user's.
+import * as argon2 from '@node-rs/argon2';
+import type { LightMyRequestResponse } from 'fastify';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { signUp, type TestApp, testApp } from '../../test/helpers.js';
+
+vi.mock('@node-rs/argon2', async (importOriginal) => {
+  const real = await importOriginal<typeof import('@node-rs/argon2')>();
+  return { ...real, hash: vi.fn(real.hash), verify: vi.fn(real.verify) };
+});
+
+const verify = vi.mocked(argon2.verify);
+const hash = vi.mocked(argon2.hash);
+const PASSWORD = 'correct horse battery';
+/** The cost part of a PHC string: algorithm, version, m, t, p. */
+const costOf = (phc: string) => phc.split('$').slice(1, 4).join('$');
+
+/** Everything a client sees, bar the Date header. */
+function visible(res: LightMyRequestResponse, ignore: string[] = []) {
+  const headers = Object.fromEntries(
+    Object.entries(res.headers).filter(([name]) => name !== 'date' && !ignore.includes(name)),
+  );
+  return { status: res.statusCode, body: res.body, headers };
+}
+
+describe('31: login failures are indistinguishable', () => {
+  let t: TestApp;
+  beforeEach(async () => {
+    t = await testApp({ limits: { loginFailuresPerAccount: 2, requestsPerIpPerMinute: null } });
+    await signUp(t.app, 'ada@example.com', PASSWORD);
+    await signUp(t.app, 'dis@example.com', PASSWORD);
+    const dis = (await t.store.findUserByEmail('dis@example.com'))!;
+    await t.store.setUserDisabled({ userId: dis.id, disabled: true, now: t.clock() });
+  });
+  afterEach(() => t.close());
+
+  const login = (email: string, password: string, remoteAddress: string) =>
+    t.app.inject({ method: 'POST', url: '/auth/login', remoteAddress, payload: { email, password } });
+
+  it('unknown, malformed, wrong password and disabled: same status, body and headers, one Argon2 verify each', async () => {
+    const realCost = costOf((await t.store.findUserByEmail('ada@example.com'))!.passwordHash);
+    // The dummy hash is made once per process, on the first unknown-user login; warm it up.
+    await login('warm-up@example.com', PASSWORD, '10.0.0.99');
+
+    const attempts: [string, string, string][] = [
+      ['unknown user', 'nobody@example.com', PASSWORD],
+      ['malformed email', 'not an email', PASSWORD],
+      ['wrong password', 'ada@example.com', 'wrong password!'],
+      ['disabled, right password', 'dis@example.com', PASSWORD],
+      ['disabled, wrong password', 'dis@example.com', 'wrong password!'],
+    ];
+    const seen: ReturnType<typeof visible>[] = [];
+    for (const [what, email, password] of attempts) {
+      verify.mockClear();
+      hash.mockClear();
+      // One IP each, so no per-IP counting tells the attempts apart.
+      const res = await login(email, password, `10.0.1.${seen.length}`);
+      expect(res.statusCode, what).toBe(401);
+      seen.push(visible(res));
+      // The same work: one verification at the real hashes' cost, and no extra hashing.
+      expect(verify, what).toHaveBeenCalledTimes(1);
+      expect(costOf(verify.mock.calls[0]![0] as string), what).toBe(realCost);
+      expect(hash, what).not.toHaveBeenCalled();
+    }
+    for (const other of seen) expect(other).toEqual(seen[0]);
+    expect(JSON.parse(seen[0]!.body)).toEqual({
+      error: 'invalid_credentials',
+      error_description: 'Invalid email or password',
+    });
+  });
+
+  it('a locked real account and a locked fake one look the same, and neither runs Argon2', async () => {
+    for (const email of ['ada@example.com', 'ghost@example.com']) {
+      await login(email, 'wrong password!', '10.0.2.1');
+      await login(email, 'wrong password!', '10.0.2.2');
+    }
+    verify.mockClear();
+    const real = await login('ada@example.com', PASSWORD, '10.0.3.1');
+    const fake = await login('ghost@example.com', PASSWORD, '10.0.3.2');
+    expect(real.statusCode).toBe(429);
+    // Retry-After counts down in real seconds: compare it by range, everything else exactly.
+    expect(visible(real, ['retry-after'])).toEqual(visible(fake, ['retry-after']));
+    for (const res of [real, fake]) {
+      const retry = Number(res.headers['retry-after']);
+      expect(retry).toBeGreaterThan(0);
+      expect(retry).toBeLessThanOrEqual(15 * 60);
+    }
+    expect(verify).not.toHaveBeenCalled();
+  });
+});
