@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import { BatonError } from '../core/errors.js';
 import { createTokenService, type TokenService } from '../core/token-service.js';
 import { registerBodyParsers } from './body-parsers.js';
-import type { RouteContext } from './context.js';
+import { NO_STORE, type RouteContext } from './context.js';
 import { sendError } from './errors.js';
 import { createMetrics } from './metrics.js';
 import { resolveServerOptions, type ServerOptions } from './options.js';
@@ -130,11 +130,18 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
         error: 'invalid_request',
         error_description: tooLarge ? 'The request headers are too large' : 'The request is malformed',
       });
-      if (socket.writable) {
-        socket.write(
-          `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-        );
-      }
+      // The same headers as every other error: this may be the answer to a token request (RFC 6749 §5.2).
+      const headers = {
+        'content-type': 'application/json; charset=utf-8',
+        'content-length': String(Buffer.byteLength(body)),
+        ...NO_STORE,
+        'x-content-type-options': 'nosniff',
+        connection: 'close',
+      };
+      const head = Object.entries(headers)
+        .map(([name, value]) => `${name}: ${value}\r\n`)
+        .join('');
+      if (socket.writable) socket.write(`HTTP/1.1 ${status}\r\n${head}\r\n${body}`);
       socket.destroy();
     },
   });
