@@ -120,7 +120,9 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     bodyLimit: opts.bodyLimit,
     // Route params and bodies are validated strictly: no type coercion, so {"password": 123} is a 400.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
-    return503OnClosing: true,
+    // Requests that arrive while the server drains are refused by our onRequest hook below, so
+    // the 503 has Baton's error shape and headers; Fastify's own would have neither.
+    return503OnClosing: false,
     // Answer malformed requests (oversized headers, bad framing) with our JSON error shape too.
     clientErrorHandler(err, socket) {
       if ((err as { code?: string }).code === 'ECONNRESET' || socket.destroyed) return;
@@ -151,6 +153,12 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     app.log.warn({ err }, 'reloading the signing keys failed'),
   );
   app.addHook('onClose', async () => stopKeyPolling());
+  // preClose runs once close() has begun and before the listener closes: from here on,
+  // requests still arriving on open connections (pipelined, keep-alive) go elsewhere.
+  let draining = false;
+  app.addHook('preClose', async () => {
+    draining = true;
+  });
 
   registerBodyParsers(app, opts.bodyLimit);
   await app.register(cookie);
@@ -165,6 +173,12 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');
     reply.header('x-frame-options', 'DENY');
+    if (draining) {
+      reply.header('connection', 'close');
+      throw new BatonError('temporarily_unavailable', 'The server is shutting down; try again', {
+        retryAfter: 1,
+      });
+    }
     // Before anything reads a header: the name is ours, the values are never echoed.
     const repeated = repeatedHeader(request.raw.rawHeaders);
     if (repeated !== undefined)
