@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { hash, verify } from '@node-rs/argon2';
 import { BatonError } from './errors.js';
 
@@ -40,18 +41,26 @@ export function hashPassword(password: string): Promise<string> {
   return hash(password.normalize('NFC'), ARGON2_OPTIONS);
 }
 
-let dummyHash: Promise<string> | undefined;
+const phcBase64 = (bytes: number) => randomBytes(bytes).toString('base64').replace(/=+$/, '');
+
+/**
+ * What an unknown user's password is checked against: a PHC string with the
+ * parameters of real hashes, a random salt and a random digest. Verifying
+ * against it costs exactly what verifying a real hash costs and never
+ * succeeds; and as nothing has to be hashed first, not even the first
+ * unknown-user login of a process takes longer than a known user's.
+ */
+const DUMMY_HASH = `$argon2id$v=19$m=${ARGON2_OPTIONS.memoryCost},t=${ARGON2_OPTIONS.timeCost},p=${ARGON2_OPTIONS.parallelism}$${phcBase64(16)}$${phcBase64(32)}`;
 
 /**
  * Verifies a password. With `storedHash` null (unknown user, or no password)
- * it still runs one Argon2 verification against a dummy hash, so a login
- * for an unknown account costs the same time as for a known one.
+ * it still runs one Argon2 verification, against {@link DUMMY_HASH}, so a
+ * login for an unknown account costs the same time as for a known one.
  */
 export async function verifyPassword(storedHash: string | null, password: string): Promise<boolean> {
   const candidate = password.normalize('NFC');
   if (storedHash === null) {
-    dummyHash ??= hash('baton-dummy-password-for-timing', ARGON2_OPTIONS);
-    await verify(await dummyHash, candidate).catch(() => false);
+    await verify(DUMMY_HASH, candidate).catch(() => false);
     return false;
   }
   try {
