@@ -4,6 +4,8 @@ import { ConfigError } from './config.js';
 import { keys } from './keys.js';
 import { migrate } from './migrate.js';
 import { serve } from './serve.js';
+import { sessions } from './sessions.js';
+import { users } from './users.js';
 
 const USAGE = `Usage: baton <command> [--flag value ...]
 
@@ -12,6 +14,8 @@ Commands:
   migrate   apply pending database migrations
   clients   create|list|delete OAuth clients (baton clients --help)
   keys      list|rotate|retire signing keys (baton keys --help)
+  users     list|disable|enable accounts (baton users --help)
+  sessions  list|revoke|revoke-all a user's sessions (baton sessions --help)
 
 Configuration: see the README's table of BATON_* environment variables.
 `;
@@ -21,6 +25,8 @@ const commands: Record<string, (args: readonly string[], env: NodeJS.ProcessEnv)
   migrate,
   clients,
   keys,
+  users,
+  sessions,
 };
 
 async function main(argv: readonly string[]): Promise<void> {

@@ -1,0 +1,72 @@
+import { BatonError } from '../core/errors.js';
+import { type Output, parseArgs, withStore } from './args.js';
+import { ConfigError, loadServeConfig } from './config.js';
+import { findUser } from './users.js';
+
+const USAGE = `Usage: baton sessions <list|revoke|revoke-all> [...]
+
+  list USER            Lists the live sessions of a user (by email or id).
+  revoke SESSION_ID    Revokes one session: its refresh tokens fail at once,
+                       and Baton's own routes refuse its access tokens.
+  revoke-all USER      Revokes every session of a user.
+
+Access tokens that resource servers verify offline stay valid until they
+expire (BATON_ACCESS_TTL), unless those servers check the session.
+Every command also takes --database-url (as BATON_DATABASE_URL).
+`;
+
+const SPEC = { help: 'boolean' } as const;
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** `baton sessions list|revoke|revoke-all`: session administration for operators. */
+export async function runSessions(
+  args: readonly string[],
+  env: Record<string, string | undefined>,
+  out: Output,
+  now: () => number = Date.now,
+): Promise<void> {
+  const parsed = parseArgs(args, SPEC);
+  const [sub, ref, ...extra] = parsed.positionals;
+  if (sub === undefined || parsed.flags.help === true) {
+    out(USAGE);
+    return;
+  }
+  if (ref === undefined || extra.length > 0)
+    throw new ConfigError(`Usage: baton sessions ${sub} ${sub === 'revoke' ? 'SESSION_ID' : 'USER'}`);
+  const config = loadServeConfig({ ...env, ...parsed.env });
+  return withStore(config.databaseUrl, async (store) => {
+    const t = now();
+    if (sub === 'list') {
+      const user = await findUser(store, ref);
+      out(
+        'id                          client           created                   last used                 ip\n',
+      );
+      for (const s of await store.listActiveSessions(user.id, t)) {
+        out(
+          `${s.id.padEnd(27)} ${s.clientId.padEnd(16)} ${iso(s.createdAt).padEnd(25)} ${iso(s.lastUsedAt).padEnd(25)} ${s.ip ?? '-'}\n`,
+        );
+      }
+      return;
+    }
+    if (sub === 'revoke') {
+      if (!(await store.revokeSession({ sessionId: ref, reason: 'admin', now: t }))) {
+        throw new BatonError('not_found', 'No live session with this id');
+      }
+      out(`Revoked session ${ref}\n`);
+      return;
+    }
+    if (sub === 'revoke-all') {
+      const user = await findUser(store, ref);
+      const count = await store.revokeUserSessions({ userId: user.id, reason: 'admin', now: t });
+      out(`Revoked ${count} session(s) of ${user.email}\n`);
+      return;
+    }
+    throw new ConfigError(`Unknown sessions command "${sub}"\n\n${USAGE}`);
+  });
+}
+
+/** The `baton sessions` command, writing to stdout. */
+export function sessions(args: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
+  return runSessions(args, env, (text) => process.stdout.write(text));
+}
