@@ -20,6 +20,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import * as jose from 'jose';
 import { createVerifier } from '../../packages/verify/dist/index.js';
+import { isLowS } from '../../packages/verify/dist/jws.js';
 
 const { values } = parseArgs({
   options: { ops: { type: 'string', default: '4000' }, rounds: { type: 'string', default: '5' } },
@@ -38,19 +39,23 @@ async function fixture(alg) {
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${server.address().port}`;
   const now = Math.floor(Date.now() / 1000);
-  // A Baton-shaped access token (RFC 9068 claims as the server issues them).
-  const token = await new jose.SignJWT({
-    sid: 'ses_dsSC-fofU6YqqZaU4V7s0g',
-    client_id: 'app',
-    jti: '5Z59povNGszBaV2_Ok_nAw',
-  })
-    .setProtectedHeader({ alg, typ: 'at+jwt', kid: jwk.kid })
-    .setIssuer(issuer)
-    .setSubject('usr_M2lfTXBRDrW_wc67-gHhWQ')
-    .setAudience(issuer)
-    .setIssuedAt(now)
-    .setExpirationTime(now + 3600)
-    .sign(privateKey);
+  // A Baton-shaped access token (RFC 9068 claims as the server issues them). Baton signs
+  // ES256 in low-s form and the verifier refuses high-s: re-sign until the signature is low-s.
+  let token;
+  do {
+    token = await new jose.SignJWT({
+      sid: 'ses_dsSC-fofU6YqqZaU4V7s0g',
+      client_id: 'app',
+      jti: '5Z59povNGszBaV2_Ok_nAw',
+    })
+      .setProtectedHeader({ alg, typ: 'at+jwt', kid: jwk.kid })
+      .setIssuer(issuer)
+      .setSubject('usr_M2lfTXBRDrW_wc67-gHhWQ')
+      .setAudience(issuer)
+      .setIssuedAt(now)
+      .setExpirationTime(now + 3600)
+      .sign(privateKey);
+  } while (alg === 'ES256' && !isLowS(Buffer.from(token.split('.')[2], 'base64url')));
   const verifier = createVerifier({
     issuer,
     audience: issuer,

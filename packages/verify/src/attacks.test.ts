@@ -5,6 +5,7 @@ import { createVerifier, type Verifier, VerifyError, type VerifyErrorCode } from
 import {
   b64url,
   compact,
+  flipS,
   generateTestKey,
   type LocalServer,
   signWith,
@@ -148,6 +149,12 @@ describe('signatures and structure (SECURITY 26)', () => {
     const [h, p, s] = segments(issuer.mint());
     const garbled = (s[0] === 'A' ? 'B' : 'A') + s.slice(1);
     expect(await codeOf(`${h}.${p}.${garbled}`)).toBe('signature_invalid');
+  });
+  it('the valid signature rewritten as (r, n − s) (ECDSA malleability) → signature_invalid', async () => {
+    const [h, p, s] = segments(issuer.mint());
+    const high = flipS(Buffer.from(s, 'base64url')).toString('base64url');
+    expect(await codeOf(`${h}.${p}.${s}`)).toBe('accepted');
+    expect(await codeOf(`${h}.${p}.${high}`)).toBe('signature_invalid');
   });
   it('truncated signature → signature_invalid', async () => {
     const [h, p, s] = segments(issuer.mint());

@@ -66,3 +66,19 @@ export function parseCompactJws(token: string): ParsedJws {
   const [h, p, s] = parts as [string, string, string];
   return { header: decodeObject(h, 'header'), payload: decodeObject(p, 'payload'), signature: s };
 }
+
+/** Order of the P-256 group halved: the bound of a canonical ("low-s") ES256 signature. */
+const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+const P256_HALF_N = P256_N >> 1n;
+
+/**
+ * Whether a raw ES256 signature (`r || s`, RFC 7518 §3.4) is in low-s form.
+ * `(r, s)` and `(r, n − s)` both verify, so without this rule every token has
+ * two valid spellings; Baton signs low-s only, and so only low-s is accepted.
+ */
+export function isLowS(signature: Uint8Array): boolean {
+  if (signature.length !== 64) return false;
+  let s = 0n;
+  for (let i = 32; i < 64; i++) s = (s << 8n) | BigInt(signature[i]!);
+  return s <= P256_HALF_N;
+}

@@ -2,7 +2,7 @@ import { compactVerify, errors as joseErrors } from 'jose';
 import { type AccessTokenClaims, checkClaims } from './claims.js';
 import { VerifyError } from './errors.js';
 import { SessionChecker } from './introspection.js';
-import { isCanonicalBase64url, parseCompactJws } from './jws.js';
+import { isCanonicalBase64url, isLowS, parseCompactJws } from './jws.js';
 import { KeySet } from './key-set.js';
 import { resolveOptions, type VerifierOptions } from './options.js';
 
@@ -92,6 +92,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
     // Pin the algorithm to the key: an ES256 key verifies ES256 tokens only.
     if (key.alg !== alg) {
       throw new VerifyError('alg_not_allowed', 'The token algorithm does not match its key');
+    }
+    // ECDSA malleability: (r, n − s) verifies as well as (r, s). Refusing the high form
+    // keeps one valid signature per token (the issuer signs low-s).
+    if (alg === 'ES256' && !isLowS(Buffer.from(signature, 'base64url'))) {
+      throw new VerifyError('signature_invalid', 'The token signature is not in canonical low-s form');
     }
     try {
       await compactVerify(token, key.key, { algorithms: [key.alg] });

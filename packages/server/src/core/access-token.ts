@@ -23,9 +23,33 @@ export interface AccessTokenClaims {
 /** Longest access token the server's own verifier reads; anything longer is refused before parsing. */
 export const MAX_ACCESS_TOKEN_LENGTH = 4096;
 
+/** Order of the P-256 group, and half of it: the bound of a canonical ("low-s") ECDSA signature. */
+const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+const P256_HALF_N = P256_N >> 1n;
+
+const sOf = (sig: Buffer): bigint => BigInt(`0x${sig.subarray(32, 64).toString('hex')}`);
+
+/**
+ * An ES256 signature `(r, s)` is equally valid as `(r, n − s)`: one token,
+ * two spellings. Baton always signs the low-s form and its verifiers refuse
+ * the other, so every token has exactly one valid signature (no malleability).
+ */
+export function toLowS(sig: Buffer): Buffer {
+  const s = sOf(sig);
+  if (s <= P256_HALF_N) return sig;
+  const out = Buffer.from(sig);
+  Buffer.from((P256_N - s).toString(16).padStart(64, '0'), 'hex').copy(out, 32);
+  return out;
+}
+
+/** True for a 64-byte ES256 signature in its canonical low-s form. */
+export function isLowS(sig: Buffer): boolean {
+  return sig.length === 64 && sOf(sig) <= P256_HALF_N;
+}
+
 function signature(key: LoadedKey, input: string): Buffer {
   return key.alg === 'ES256'
-    ? sign('sha256', Buffer.from(input), { key: key.privateKey, dsaEncoding: 'ieee-p1363' })
+    ? toLowS(sign('sha256', Buffer.from(input), { key: key.privateKey, dsaEncoding: 'ieee-p1363' }))
     : sign(null, Buffer.from(input), key.privateKey);
 }
 
@@ -119,6 +143,8 @@ export function verifyAccessToken(token: string, opts: VerifyAccessTokenOptions)
   if (header.alg !== key.alg) throw invalid('The access token algorithm does not match its key');
   const sig = decodeCanonical(s);
   if (!sig || sig.length === 0) throw invalid('The access token signature is malformed');
+  if (key.alg === 'ES256' && !isLowS(sig))
+    throw invalid('The access token signature is not in canonical form');
   const input = Buffer.from(`${h}.${p}`);
   const ok =
     key.alg === 'ES256'

@@ -18,7 +18,7 @@ import type { AddressInfo } from 'node:net';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ISSUER, signUp, type TestApp, testApp } from '../../test/helpers.js';
-import { MAX_ACCESS_TOKEN_LENGTH } from '../core/access-token.js';
+import { MAX_ACCESS_TOKEN_LENGTH, toLowS } from '../core/access-token.js';
 import { createClient } from '../core/clients.js';
 
 const b64url = (input: Buffer | string) =>
@@ -79,7 +79,8 @@ const nowSec = () => Math.floor(t.clock() / 1000);
 
 /** ES256 over `header.payload` as a JWS signer does it (raw r||s). */
 function es256(input: string, key: KeyObject = privateKey): string {
-  return b64url(sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' }));
+  // Baton signs low-s (one valid signature per token); a forger with the real key would too.
+  return b64url(toLowS(sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' })));
 }
 
 /**
@@ -296,6 +297,17 @@ describe('26: changed bytes, stripped signature, extra segments, non-canonical b
   }
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
   const cases: [string, (token: string) => string][] = [
+    [
+      'the same signature rewritten as (r, n−s), valid ECDSA but not canonical (malleability)',
+      (x) => {
+        const [h, p, s] = x.split('.') as [string, string, string];
+        const sig = Buffer.from(s, 'base64url');
+        const n = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+        const high = n - BigInt(`0x${sig.subarray(32).toString('hex')}`);
+        Buffer.from(high.toString(16).padStart(64, '0'), 'hex').copy(sig, 32);
+        return `${h}.${p}.${sig.toString('base64url')}`;
+      },
+    ],
     ['"=" padding after the signature', (x) => `${x}=`],
     [
       '"=" padding after the header',

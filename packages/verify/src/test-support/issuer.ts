@@ -65,11 +65,25 @@ export async function generateTestKey(alg: TestAlg = 'ES256', kid = `k-${randomU
 
 export const b64url = (data: string | Buffer) => Buffer.from(data).toString('base64url');
 
-/** Sign `header.payload` bytes with `key` as JWS `key.alg` (raw r||s for ES256, RFC 7518 §3.4). */
+const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+
+/** Rewrites an ES256 signature `(r, s)` as `(r, n − s)`: the other, equally valid spelling. */
+export function flipS(sig: Buffer): Buffer {
+  const out = Buffer.from(sig);
+  const s = BigInt(`0x${sig.subarray(32, 64).toString('hex')}`);
+  Buffer.from((P256_N - s).toString(16).padStart(64, '0'), 'hex').copy(out, 32);
+  return out;
+}
+
+/**
+ * Sign `header.payload` bytes with `key` as JWS `key.alg` (raw r||s for ES256,
+ * RFC 7518 §3.4), in low-s form as Baton signs.
+ */
 export function signWith(key: TestKey, signingInput: string): Buffer {
-  return key.alg === 'ES256'
-    ? sign('sha256', Buffer.from(signingInput), { key: key.privateKey, dsaEncoding: 'ieee-p1363' })
-    : sign(null, Buffer.from(signingInput), key.privateKey);
+  if (key.alg !== 'ES256') return sign(null, Buffer.from(signingInput), key.privateKey);
+  const sig = sign('sha256', Buffer.from(signingInput), { key: key.privateKey, dsaEncoding: 'ieee-p1363' });
+  const s = BigInt(`0x${sig.subarray(32, 64).toString('hex')}`);
+  return s > P256_N >> 1n ? flipS(sig) : sig;
 }
 
 /** Build a compact JWS from already-encoded segments. */
