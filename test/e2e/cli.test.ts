@@ -58,7 +58,7 @@ describe('baton CLI', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'baton-cli-'));
     const first = run(['migrate'], {}, cwd);
     expect(first.status, first.stderr).toBe(0);
-    expect(first.stdout).toMatch(/Applied 1 migration/);
+    expect(first.stdout).toMatch(/Applied 2 migration/);
     expect(existsSync(join(cwd, 'data', 'baton.db'))).toBe(true);
     expect(run(['migrate'], {}, cwd).stdout).toMatch(/up to date/);
   });

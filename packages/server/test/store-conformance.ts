@@ -379,6 +379,51 @@ export function storeConformance(
       expect(e).toMatchObject({ type: 'refresh_token_reuse', at: T0, sessionId: 'ses_a', detail: { n: 1 } });
     });
 
+    it('remembers trusted devices with their user email, and touches them', async () => {
+      const { user } = await userWithSession('a');
+      await userWithSession('b');
+      const device = { id: 'dev_1', userId: user.id, secretHash: 'dh', createdAt: T0, lastUsedAt: T0 };
+      await store.addTrustedDevice(device);
+      await store.addTrustedDevice({ ...device, id: 'dev_2', userId: 'usr_b', secretHash: 'dh2' });
+      expect(await store.findTrustedDevice('dev_1')).toEqual({ device, email: 'a@example.com' });
+      expect((await store.findTrustedDevice('dev_2'))?.email).toBe('b@example.com');
+      expect(await store.findTrustedDevice('missing')).toBeNull();
+      expect(await store.touchTrustedDevice({ id: 'dev_1', now: T0 + 42 })).toBe(true);
+      expect(await store.touchTrustedDevice({ id: 'missing', now: T0 + 42 })).toBe(false);
+      expect(await store.findTrustedDevice('dev_1')).toEqual({
+        device: { ...device, lastUsedAt: T0 + 42 },
+        email: 'a@example.com',
+      });
+      // Only the one device moved.
+      expect((await store.findTrustedDevice('dev_2'))?.device.lastUsedAt).toBe(T0);
+    });
+
+    it('refuses a second device with the same id and a device of an unknown user', async () => {
+      const { user } = await userWithSession('a');
+      const device = { id: 'dev_1', userId: user.id, secretHash: 'dh', createdAt: T0, lastUsedAt: T0 };
+      await store.addTrustedDevice(device);
+      await expect(store.addTrustedDevice({ ...device, secretHash: 'other' })).rejects.toThrow();
+      await expect(
+        store.addTrustedDevice({ ...device, id: 'dev_2', userId: 'usr_nobody' }),
+      ).rejects.toThrow();
+      expect((await store.findTrustedDevice('dev_1'))?.device.secretHash).toBe('dh');
+      expect(await store.findTrustedDevice('dev_2')).toBeNull();
+    });
+
+    it('keeps trusted devices across a password change and disabling', async () => {
+      const { user } = await userWithSession('a');
+      await store.addTrustedDevice({
+        id: 'dev_1',
+        userId: user.id,
+        secretHash: 'dh',
+        createdAt: T0,
+        lastUsedAt: T0,
+      });
+      await store.changePassword({ userId: user.id, passwordHash: 'new', now: T0 + 1, keepSessionId: null });
+      await store.setUserDisabled({ userId: user.id, disabled: true, now: T0 + 2 });
+      expect((await store.findTrustedDevice('dev_1'))?.device.userId).toBe(user.id);
+    });
+
     it('deleting a client revokes its sessions', async () => {
       await userWithSession();
       expect(await store.deleteClient('app', T0 + 3)).toBe(true);

@@ -105,6 +105,22 @@ export interface SigningKeyRecord {
   retiredAt: number | null;
 }
 
+/**
+ * A device that has logged in to an account successfully: its token (only
+ * the secret's hash is kept) exempts it from that account's shared failure
+ * lockout. Not a session: it grants nothing but a limit of its own.
+ */
+export interface TrustedDeviceRecord {
+  /** The lookup id (public half of the device token). */
+  id: string;
+  userId: string;
+  /** base64url SHA-256 of the secret half. */
+  secretHash: string;
+  createdAt: number;
+  /** The last successful login from this device. */
+  lastUsedAt: number;
+}
+
 /** A security-relevant happening, kept for audit. */
 export interface SecurityEventRecord {
   type: 'refresh_token_reuse' | 'login_failed' | 'login_succeeded' | 'password_changed' | 'session_revoked';
@@ -202,6 +218,17 @@ export interface Store {
    * concurrency promise on {@link Store}.
    */
   rotateRefreshToken(write: RotationWrite): Promise<boolean>;
+
+  /** Remembers a device that has just logged in to its user successfully. */
+  addTrustedDevice(device: TrustedDeviceRecord): Promise<void>;
+  /**
+   * The device with its user's email, in one query, or null. The email lets
+   * login compare the device with the account being logged into without
+   * looking the account up first. Deleting a user deletes its devices.
+   */
+  findTrustedDevice(id: string): Promise<{ device: TrustedDeviceRecord; email: string } | null>;
+  /** Records another successful login from a device. False when unknown. */
+  touchTrustedDevice(args: { id: string; now: number }): Promise<boolean>;
 
   listSigningKeys(): Promise<SigningKeyRecord[]>;
   addSigningKey(key: SigningKeyRecord): Promise<void>;

@@ -82,4 +82,18 @@ export const postgresMigrations: readonly Migration[] = [
       CREATE INDEX security_events_user_id ON security_events (user_id, at);
     `,
   },
+  {
+    version: 2,
+    name: 'trusted devices',
+    up: `
+      CREATE TABLE trusted_devices (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        secret_hash TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        last_used_at BIGINT NOT NULL
+      );
+      CREATE INDEX trusted_devices_user_id ON trusted_devices (user_id);
+    `,
+  },
 ];

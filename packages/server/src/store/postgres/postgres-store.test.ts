@@ -5,6 +5,7 @@ import { serviceAvailable } from '../../../../../test/e2e/support/services.js';
 import { storeConformance } from '../../../test/store-conformance.js';
 import { openStore } from '../open-store.js';
 import type { Store } from '../store.js';
+import { postgresMigrations } from './postgres-migrations.js';
 import { createPostgresStore } from './postgres-store.js';
 
 /** The CI service: trust auth, database `test`. Every test works in a schema of its own. */
@@ -68,6 +69,28 @@ describe.runIf(available)('PostgreSQL store', () => {
       }, opened);
     });
 
+    it('deleting a user deletes its trusted devices (ON DELETE CASCADE)', async () => {
+      const opened: Store[] = [];
+      await withSchema(async (name) => {
+        const store = createPostgresStore({ connectionString: DB_URL, schema: name });
+        opened.push(store);
+        await store.migrate();
+        await store.createUser({ id: 'usr_a', email: 'a@example.com', passwordHash: 'h', createdAt: T0 });
+        await store.addTrustedDevice({
+          id: 'dev_1',
+          userId: 'usr_a',
+          secretHash: 'dh',
+          createdAt: T0,
+          lastUsedAt: T0,
+        });
+        // There is no store method to delete a user yet: do it as an operator would, with SQL.
+        await admin.query(`DELETE FROM ${pg.escapeIdentifier(name)}.users WHERE id = 'usr_a'`);
+        const left = await admin.query(`SELECT 1 FROM ${pg.escapeIdentifier(name)}.trusted_devices`);
+        expect(left.rowCount).toBe(0);
+        expect(await store.findTrustedDevice('dev_1')).toBeNull();
+      }, opened);
+    });
+
     it('ping rejects when the database cannot be reached', async () => {
       const store = createPostgresStore({ connectionString: 'postgres://postgres@127.0.0.1:1/test' });
       try {
@@ -105,11 +128,13 @@ describe.runIf(available)('PostgreSQL store', () => {
         for (let i = 0; i < 6; i++)
           opened.push(createPostgresStore({ connectionString: DB_URL, schema: name, max: 1 }));
         const applied = await Promise.all(opened.map((s) => s.migrate()));
-        expect([...applied].sort()).toEqual([0, 0, 0, 0, 0, 1]);
+        expect([...applied].sort()).toEqual([0, 0, 0, 0, 0, postgresMigrations.length]);
         const recorded = await admin.query(
           `SELECT version FROM ${pg.escapeIdentifier(name)}.baton_migrations ORDER BY version`,
         );
-        expect(recorded.rows.map((r: { version: number }) => r.version)).toEqual([1]);
+        expect(recorded.rows.map((r: { version: number }) => r.version)).toEqual(
+          postgresMigrations.map((m) => m.version),
+        );
         expect(await opened[0]!.migrate()).toBe(0);
       }, opened);
     });
@@ -143,7 +168,7 @@ describe.runIf(available)('PostgreSQL store', () => {
         const store = await openStore(`${DB_URL}?application_name=baton-test&schema=${name}`);
         opened.push(store);
         expect(store.dialect).toBe('postgres');
-        expect(await store.migrate()).toBe(1);
+        expect(await store.migrate()).toBe(postgresMigrations.length);
         const found = await admin.query('SELECT 1 FROM information_schema.tables WHERE table_schema = $1', [
           name,
         ]);

@@ -10,6 +10,7 @@ import type {
   SessionRecord,
   SigningKeyRecord,
   Store,
+  TrustedDeviceRecord,
   UserRecord,
 } from '../store.js';
 import { postgresMigrations } from './postgres-migrations.js';
@@ -121,6 +122,16 @@ function toToken(r: Row, prefix = ''): RefreshTokenRecord {
     successorId: optStr(g('successor_id')),
     createdAt: num(g('created_at')),
     usedAt: optNum(g('used_at')),
+  };
+}
+
+function toDevice(r: Row): TrustedDeviceRecord {
+  return {
+    id: str(r.id),
+    userId: str(r.user_id),
+    secretHash: str(r.secret_hash),
+    createdAt: num(r.created_at),
+    lastUsedAt: num(r.last_used_at),
   };
 }
 
@@ -306,6 +317,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
   const tokens = `${s}.refresh_tokens`;
   const keys = `${s}.signing_keys`;
   const events = `${s}.security_events`;
+  const devices = `${s}.trusted_devices`;
 
   const rows = async (db: Queryable, sql: string, params: unknown[] = []): Promise<Row[]> =>
     (await db.query(sql, params)).rows as Row[];
@@ -547,6 +559,25 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
         ]);
         return true;
       });
+    },
+
+    async addTrustedDevice(d) {
+      await pool.query(
+        `INSERT INTO ${devices} (id, user_id, secret_hash, created_at, last_used_at) VALUES ($1, $2, $3, $4, $5)`,
+        [d.id, d.userId, d.secretHash, d.createdAt, d.lastUsedAt],
+      );
+    },
+    async findTrustedDevice(id) {
+      const r = await first(
+        pool,
+        `SELECT d.id, d.user_id, d.secret_hash, d.created_at, d.last_used_at, u.email
+         FROM ${devices} d JOIN ${users} u ON u.id = d.user_id WHERE d.id = $1`,
+        [id],
+      );
+      return r ? { device: toDevice(r), email: str(r.email) } : null;
+    },
+    async touchTrustedDevice({ id, now }) {
+      return (await changes(pool, `UPDATE ${devices} SET last_used_at = $1 WHERE id = $2`, [now, id])) === 1;
     },
 
     async listSigningKeys() {

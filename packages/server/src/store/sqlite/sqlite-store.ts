@@ -13,6 +13,7 @@ import type {
   SessionRecord,
   SigningKeyRecord,
   Store,
+  TrustedDeviceRecord,
   UserRecord,
 } from '../store.js';
 import { sqliteMigrations } from './sqlite-migrations.js';
@@ -93,6 +94,16 @@ function toToken(r: Row, prefix = ''): RefreshTokenRecord {
     successorId: optStr(g('successor_id')),
     createdAt: num(g('created_at')),
     usedAt: optNum(g('used_at')),
+  };
+}
+
+function toDevice(r: Row): TrustedDeviceRecord {
+  return {
+    id: str(r.id),
+    userId: str(r.user_id),
+    secretHash: str(r.secret_hash),
+    createdAt: num(r.created_at),
+    lastUsedAt: num(r.last_used_at),
   };
 }
 
@@ -381,6 +392,22 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     },
     async rotateRefreshToken(write) {
       return rotate.immediate(write);
+    },
+
+    async addTrustedDevice(d) {
+      q(
+        'INSERT INTO trusted_devices (id, user_id, secret_hash, created_at, last_used_at) VALUES (?, ?, ?, ?, ?)',
+      ).run(d.id, d.userId, d.secretHash, d.createdAt, d.lastUsedAt);
+    },
+    async findTrustedDevice(id) {
+      const r = q(
+        `SELECT d.id, d.user_id, d.secret_hash, d.created_at, d.last_used_at, u.email
+         FROM trusted_devices d JOIN users u ON u.id = d.user_id WHERE d.id = ?`,
+      ).get(id) as Row | undefined;
+      return r ? { device: toDevice(r), email: str(r.email) } : null;
+    },
+    async touchTrustedDevice({ id, now }) {
+      return q('UPDATE trusted_devices SET last_used_at = ? WHERE id = ?').run(now, id).changes === 1;
     },
 
     async listSigningKeys() {
