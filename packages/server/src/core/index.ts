@@ -9,6 +9,7 @@ export {
   newClientSecret,
 } from './clients.js';
 export { type Clock, systemClock } from './clock.js';
+export { DEVICE_TTL_MS, parseDeviceToken } from './device-token.js';
 export { BatonError, type BatonErrorCode, isBatonError } from './errors.js';
 export { type ActiveToken, type IntrospectionResult, introspectToken } from './introspection.js';
 export { ARGON2_OPTIONS, hashPassword, verifyPassword } from './passwords.js';
@@ -32,6 +33,7 @@ export {
   createTokenService,
   DEFAULT_CLIENT_ID,
   type IssuedTokens,
+  type LoginResult,
   normalizeEmail,
   type PublicUser,
   type RefreshOutcome,
@@ -39,4 +41,5 @@ export {
   type TokenService,
   type TokenServiceEvent,
   type TokenServiceOptions,
+  type TrustedDevice,
 } from './token-service.js';

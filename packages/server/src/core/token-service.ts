@@ -7,6 +7,7 @@ import {
   verifyAccessToken,
 } from './access-token.js';
 import { type Clock, systemClock, toEpochSeconds } from './clock.js';
+import { DEVICE_TTL_MS, newDeviceToken, parseDeviceToken } from './device-token.js';
 import { BatonError } from './errors.js';
 import { newId } from './ids.js';
 import { assertAcceptablePassword, hashPassword, verifyPassword } from './passwords.js';
@@ -77,6 +78,26 @@ export interface IssuedTokens {
   scope: string | null;
   /** When the session (and so the refresh token) ends at the latest, ms: for cookie Max-Age. */
   refreshExpiresAt: number;
+}
+
+/**
+ * A presented device token that checked out: it is genuine, still within
+ * its lifetime, and belongs to the user with `email`.
+ */
+export interface TrustedDevice {
+  id: string;
+  userId: string;
+  /** The owner's normalised email, to compare with the account being logged into. */
+  email: string;
+  /** The token as presented, handed back when the device logs in to its user again. */
+  token: string;
+}
+
+/** What a successful login returns: the tokens and the device token to keep. */
+export interface LoginResult extends IssuedTokens {
+  /** `bdv_…`: proves this device's successful login; the presented one when it was already trusted. */
+  deviceToken: string;
+  deviceId: string;
 }
 
 /** Where a request came from, kept on the session. */
@@ -294,6 +315,27 @@ export function createTokenService(options: TokenServiceOptions) {
     },
 
     /**
+     * The device a presented device token stands for, or null for anything
+     * else (absent, malformed, unknown, wrong secret, unused for longer than
+     * the device lifetime). Costs no query unless the value is well-formed.
+     * Which account it belongs to is for the caller to compare: a device only
+     * counts on a login to its own account.
+     */
+    async findTrustedDevice(deviceToken: unknown): Promise<TrustedDevice | null> {
+      const parsed = parseDeviceToken(deviceToken);
+      if (!parsed) return null;
+      const found = await store.findTrustedDevice(parsed.id);
+      if (!found || !secretMatches(parsed.secret, found.device.secretHash)) return null;
+      if (found.device.lastUsedAt + DEVICE_TTL_MS <= now()) return null;
+      return {
+        id: found.device.id,
+        userId: found.device.userId,
+        email: found.email,
+        token: deviceToken as string,
+      };
+    },
+
+    /**
      * First-party login: checks the password and starts a new session (a new
      * token family; nothing from before is reused). Unknown user, wrong
      * password and disabled account fail identically, after the same work.
@@ -309,8 +351,10 @@ export function createTokenService(options: TokenServiceOptions) {
         clientId?: string;
         scope?: string;
         clientAuthenticated?: boolean;
+        /** A device token the caller found valid; reused when it is this user's, else a new one is minted. */
+        device?: TrustedDevice | null;
       } & RequestContext,
-    ): Promise<IssuedTokens> {
+    ): Promise<LoginResult> {
       const clientId = input.clientId ?? DEFAULT_CLIENT_ID;
       const client = await findClient(clientId);
       if (!client) throw new BatonError('invalid_request', 'Unknown client_id');
@@ -352,8 +396,29 @@ export function createTokenService(options: TokenServiceOptions) {
       };
       const rt = newRefreshToken();
       await store.createSession({ session, firstToken: { id: rt.id, secretHash: rt.hash } });
+      // This success is the proof the device token records: keep the device's
+      // token when it is already this user's, else remember a new device.
+      let device: { id: string; token: string };
+      if (input.device && input.device.userId === user.id) {
+        await store.touchTrustedDevice({ id: input.device.id, now: t });
+        device = input.device;
+      } else {
+        const minted = newDeviceToken();
+        await store.addTrustedDevice({
+          id: minted.id,
+          userId: user.id,
+          secretHash: minted.hash,
+          createdAt: t,
+          lastUsedAt: t,
+        });
+        device = minted;
+      }
       emit({ kind: 'login', outcome: 'success', userId: user.id, clientId });
-      return issue(session, client, rt.token, scope, t);
+      return {
+        ...issue(session, client, rt.token, scope, t),
+        deviceToken: device.token,
+        deviceId: device.id,
+      };
     },
 
     /**

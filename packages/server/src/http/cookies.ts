@@ -35,6 +35,26 @@ export function clearRefreshCookie(reply: FastifyReply): void {
 }
 
 /**
+ * The device cookie: proof that this browser logged in to an account
+ * successfully before, so its logins are not caught by that account's
+ * shared failure lockout. `__Host-` (so `Path=/`, Secure, no Domain): no
+ * sibling subdomain can plant or overwrite it, and it carries nothing that
+ * authenticates a request by itself.
+ */
+export const DEVICE_COOKIE = '__Host-baton_device';
+
+/** Sets the device cookie (HttpOnly, Secure, SameSite=Strict, `Path=/`, no Domain). */
+export function setDeviceCookie(reply: FastifyReply, token: string, maxAgeMs: number): void {
+  reply.setCookie(DEVICE_COOKIE, token, {
+    path: '/',
+    httpOnly: true,
+    secure: true,
+    sameSite: 'strict',
+    maxAge: Math.max(0, Math.floor(maxAgeMs / 1000)),
+  });
+}
+
+/**
  * Refuses requests whose browser context says they come from another site:
  * a `Sec-Fetch-Site: cross-site`, or an `Origin` outside the allow-list.
  * (An absent `Origin` is a non-browser client or a same-origin GET.)

@@ -8,6 +8,7 @@ import * as argon2 from '@node-rs/argon2';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { signUp, type TestApp, testApp } from '../../test/helpers.js';
+import { DEVICE_COOKIE } from './cookies.js';
 
 vi.mock('@node-rs/argon2', async (importOriginal) => {
   const real = await importOriginal<typeof import('@node-rs/argon2')>();
@@ -39,8 +40,14 @@ describe('31: login failures are indistinguishable', () => {
   });
   afterEach(() => t.close());
 
-  const login = (email: string, password: string, remoteAddress: string) =>
-    t.app.inject({ method: 'POST', url: '/auth/login', remoteAddress, payload: { email, password } });
+  const login = (email: string, password: string, remoteAddress: string, device?: string) =>
+    t.app.inject({
+      method: 'POST',
+      url: '/auth/login',
+      remoteAddress,
+      ...(device !== undefined ? { cookies: { [DEVICE_COOKIE]: device } } : {}),
+      payload: { email, password },
+    });
 
   it('unknown, malformed, wrong password and disabled: same status, body and headers, one Argon2 verify each', async () => {
     const realCost = costOf((await t.store.findUserByEmail('ada@example.com'))!.passwordHash);
@@ -90,6 +97,45 @@ describe('31: login failures are indistinguishable', () => {
       expect(retry).toBeGreaterThan(0);
       expect(retry).toBeLessThanOrEqual(15 * 60);
     }
+    expect(verify).not.toHaveBeenCalled();
+  });
+
+  it('a valid device cookie of another account changes nothing: unknown and real look the same, one Argon2 verify each', async () => {
+    // bob's device is genuine, but only for bob: on logins to anyone else it must count as absent.
+    await signUp(t.app, 'bob@example.com', PASSWORD);
+    const bobDevice = (
+      await t.app.inject({
+        method: 'POST',
+        url: '/auth/login',
+        remoteAddress: '10.0.4.99',
+        payload: { email: 'bob@example.com', password: PASSWORD },
+      })
+    ).json().device_token as string;
+    expect(bobDevice).toMatch(/^bdv_/);
+    const attempts: [string, string, string][] = [
+      ['unknown user', 'nobody@example.com', PASSWORD],
+      ['wrong password', 'ada@example.com', 'wrong password!'],
+      ['disabled, right password', 'dis@example.com', PASSWORD],
+    ];
+    const seen: ReturnType<typeof visible>[] = [];
+    for (const [what, email, password] of attempts) {
+      verify.mockClear();
+      const res = await login(email, password, `10.0.4.${seen.length}`, bobDevice);
+      expect(res.statusCode, what).toBe(401);
+      seen.push(visible(res));
+      expect(verify, what).toHaveBeenCalledTimes(1);
+    }
+    for (const other of seen) expect(other).toEqual(seen[0]);
+    // Locked alike, too: with another account's device, a locked real and a locked fake account answer the same 429.
+    for (const email of ['ada@example.com', 'ghost@example.com']) {
+      await login(email, 'wrong password!', '10.0.5.1', bobDevice);
+      await login(email, 'wrong password!', '10.0.5.2', bobDevice);
+    }
+    verify.mockClear();
+    const real = await login('ada@example.com', PASSWORD, '10.0.5.3', bobDevice);
+    const fake = await login('ghost@example.com', PASSWORD, '10.0.5.4', bobDevice);
+    expect(real.statusCode).toBe(429);
+    expect(visible(real, ['retry-after'])).toEqual(visible(fake, ['retry-after']));
     expect(verify).not.toHaveBeenCalled();
   });
 });

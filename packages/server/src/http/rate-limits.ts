@@ -19,12 +19,16 @@ export interface LimitSettings {
 export interface Limits {
   /** Counts one request from `ip`; throws 429 past the limit. */
   hit(ip: string): Promise<void>;
-  /** Throws 429 while `account` (or `ip`) has too many recent login failures. */
-  assertLoginAllowed(account: string, ip: string): Promise<void>;
-  /** Records a failed login for `account` and `ip`. */
-  loginFailed(account: string, ip: string): Promise<void>;
-  /** Forgets the failures of `account` after a success. */
-  loginSucceeded(account: string): Promise<void>;
+  /**
+   * Throws 429 while `account` (or `ip`) has too many recent login failures.
+   * With `device` (the id of a device that logged in to this account before)
+   * the device's own count replaces the account's.
+   */
+  assertLoginAllowed(account: string, ip: string, device?: string): Promise<void>;
+  /** Records a failed login for `account` (or `device`, as above) and `ip`. */
+  loginFailed(account: string, ip: string, device?: string): Promise<void>;
+  /** Forgets the failures of `account` (or only of `device`) after a success. */
+  loginSucceeded(account: string, device?: string): Promise<void>;
 }
 
 const FAILURE_WINDOW_S = 15 * 60;
@@ -45,6 +49,13 @@ function tooMany(res: unknown, what: string): BatonError {
  * exists, so a 429 says nothing about which accounts are real; the window is
  * fixed (failures during a block do not extend it), so an attacker cannot
  * lock a victim out for longer than one window.
+ *
+ * He could still renew the lock every window. So a device that has logged
+ * in to the account before (a valid device token, see `core/device-token.ts`)
+ * is counted on a bucket of its own instead of the account's: the
+ * attacker's failures never reach it, and a stolen device token buys only
+ * that device's own few guesses. The per-IP bucket applies to everyone.
+ * @see OWASP "Slow Down Online Guessing Attacks with Device Cookies"
  */
 export function createLimits(settings: LimitSettings, redis?: Redis): Limits {
   const make = (keyPrefix: string, points: number, duration: number): RateLimiterAbstract => {
@@ -63,6 +74,7 @@ export function createLimits(settings: LimitSettings, redis?: Redis): Limits {
     settings.requestsPerIpPerMinute === null ? null : make('ip', settings.requestsPerIpPerMinute, 60);
   const accountLimit = settings.loginFailuresPerAccount;
   const perAccount = accountLimit === null ? null : make('login-account', accountLimit, FAILURE_WINDOW_S);
+  const perDevice = accountLimit === null ? null : make('login-device', accountLimit, FAILURE_WINDOW_S);
   const perIpFailures =
     accountLimit === null ? null : make('login-ip', accountLimit * IP_FAILURE_FACTOR, FAILURE_WINDOW_S);
 
@@ -86,18 +98,25 @@ export function createLimits(settings: LimitSettings, redis?: Redis): Limits {
         throw tooMany(res, 'requests');
       }
     },
-    async assertLoginAllowed(account, ip) {
+    async assertLoginAllowed(account, ip, device) {
       if (accountLimit === null) return;
       const res =
-        (await blocked(perAccount, account, accountLimit)) ??
+        (device === undefined
+          ? await blocked(perAccount, account, accountLimit)
+          : await blocked(perDevice, device, accountLimit)) ??
         (await blocked(perIpFailures, ip, accountLimit * IP_FAILURE_FACTOR));
       if (res) throw tooMany(res, 'failed logins');
     },
-    async loginFailed(account, ip) {
-      await Promise.all([perAccount?.penalty(account, 1), perIpFailures?.penalty(ip, 1)]);
+    async loginFailed(account, ip, device) {
+      await Promise.all([
+        device === undefined ? perAccount?.penalty(account, 1) : perDevice?.penalty(device, 1),
+        perIpFailures?.penalty(ip, 1),
+      ]);
     },
-    async loginSucceeded(account) {
-      await perAccount?.delete(account);
+    async loginSucceeded(account, device) {
+      // A trusted device's success clears only its own count: the account's
+      // count is what untrusted clients (perhaps an attacker) have run up.
+      await (device === undefined ? perAccount?.delete(account) : perDevice?.delete(device));
     },
   };
 }

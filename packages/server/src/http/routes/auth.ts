@@ -1,10 +1,18 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { authenticateClient } from '../../core/clients.js';
+import { DEVICE_TTL_MS } from '../../core/device-token.js';
 import { BatonError } from '../../core/errors.js';
 import type { SessionRecord } from '../../store/store.js';
 import { readClientCredentials } from '../client-auth.js';
 import { bearerToken, NO_STORE, type RouteContext, requireAccessToken, tokenResponse } from '../context.js';
-import { assertCsrfProof, clearRefreshCookie, REFRESH_COOKIE, setRefreshCookie } from '../cookies.js';
+import {
+  assertCsrfProof,
+  clearRefreshCookie,
+  DEVICE_COOKIE,
+  REFRESH_COOKIE,
+  setDeviceCookie,
+  setRefreshCookie,
+} from '../cookies.js';
 import type { RouteErrorConfig } from '../errors.js';
 
 const config: RouteErrorConfig = { invalidGrantStatus: 401 };
@@ -62,6 +70,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
       client_secret?: string;
       mode?: 'token' | 'cookie';
       scope?: string;
+      device_token?: string;
     };
   }>(
     '/auth/login',
@@ -78,6 +87,8 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
             client_secret: { type: 'string', minLength: 1, maxLength: 512 },
             mode: { type: 'string', enum: ['token', 'cookie'] },
             scope: { type: 'string', maxLength: 1000 },
+            // No maxLength: an overlong or malformed device token is ignored like an absent one, not refused.
+            device_token: { type: 'string' },
           },
         },
       },
@@ -102,7 +113,15 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
       }
       if (cookieMode) assertCsrfProof(request, await originsFor(clientId));
       const account = body.email.trim().toLowerCase();
-      await limits.assertLoginAllowed(account, request.ip);
+      // A device that logged in to this very account before is counted on its
+      // own bucket, so an attacker's failures cannot lock its owner out. Looked
+      // up by the token's id, then compared with the email typed: a device of
+      // another account, or a made-up token, changes nothing, whether or not
+      // the account exists. No token, no query. The body wins over the cookie.
+      const presented = body.device_token ?? request.cookies[DEVICE_COOKIE];
+      const found = presented === undefined ? null : await service.findTrustedDevice(presented);
+      const device = found !== null && found.email === account ? found : null;
+      await limits.assertLoginAllowed(account, request.ip, device?.id);
       let tokens: Awaited<ReturnType<typeof service.login>>;
       try {
         tokens = await service.login({
@@ -113,15 +132,21 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
           ...(body.scope !== undefined ? { scope: body.scope } : {}),
           userAgent: request.headers['user-agent'] ?? null,
           ip: request.ip,
+          device,
         });
       } catch (err) {
         if (err instanceof BatonError && err.code === 'invalid_credentials')
-          await limits.loginFailed(account, request.ip);
+          await limits.loginFailed(account, request.ip, device?.id);
         throw err;
       }
-      await limits.loginSucceeded(account);
+      await limits.loginSucceeded(account, device?.id);
       if (cookieMode) setRefreshCookie(reply, tokens.refreshToken, tokens.refreshExpiresAt, service.now());
-      return reply.headers(NO_STORE).send(tokenResponse(tokens, !cookieMode));
+      setDeviceCookie(reply, tokens.deviceToken, DEVICE_TTL_MS);
+      // In cookie mode the page never reads a long-lived secret: the device token travels only in its cookie.
+      return reply.headers(NO_STORE).send({
+        ...tokenResponse(tokens, !cookieMode),
+        ...(cookieMode ? {} : { device_token: tokens.deviceToken }),
+      });
     },
   );
 
