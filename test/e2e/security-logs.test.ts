@@ -53,9 +53,10 @@ const basic = (id: string, secret: string) => ({
 
 async function tokens(res: Response): Promise<{ access_token: string; refresh_token: string }> {
   expect(res.status).toBe(200);
-  const body = (await res.json()) as { access_token: string; refresh_token: string };
+  const body = (await res.json()) as { access_token: string; refresh_token: string; device_token?: string };
   keepToken(body.access_token);
   keepToken(body.refresh_token);
+  keepToken(body.device_token);
   return body;
 }
 
@@ -82,6 +83,18 @@ beforeAll(async () => {
   // Token mode: login, failures, refresh by body and at the token endpoint, reuse detection.
   const first = await tokens(await call('POST', '/auth/login', { json: { email, password } }));
   expect((await call('POST', '/auth/login', { json: { email, password: wrong } })).status).toBe(401);
+  // A device token (SECURITY 32) sent back by body and by cookie, with a right and a wrong password.
+  const device = (first as { device_token?: string }).device_token;
+  expect(device).toMatch(/^bdv_/);
+  await tokens(await call('POST', '/auth/login', { json: { email, password, device_token: device } }));
+  expect(
+    (
+      await call('POST', '/auth/login', {
+        json: { email, password: wrong },
+        headers: { cookie: `__Host-baton_device=${device}` },
+      })
+    ).status,
+  ).toBe(401);
   expect(
     (await call('POST', '/auth/login', { json: { email: 'nobody@example.com', password: wrong } })).status,
   ).toBe(401);
@@ -116,6 +129,8 @@ beforeAll(async () => {
   keepToken(((await cookieLogin.json()) as { access_token: string }).access_token);
   const cookie = keep(cookieLogin.headers.getSetCookie()[0]?.split(';')[0]);
   keepToken(cookie.split('=')[1]);
+  // The device cookie of cookie mode (the token is in no body there).
+  keepToken(keep(cookieLogin.headers.getSetCookie()[1]?.split(';')[0]).split('=')[1]);
   const cookieRefresh = await call('POST', '/auth/refresh', { headers: { ...browser, cookie } });
   expect(cookieRefresh.status).toBe(200);
   keepToken(((await cookieRefresh.json()) as { access_token: string }).access_token);
@@ -227,10 +242,11 @@ describe('36: logs at trace level hold no tokens, passwords, client secrets or h
     expect(leaked.map((s) => `${s.slice(0, 4)}… (${s.length} chars)`)).toEqual([]);
   });
 
-  it('nor anything shaped like one: JWTs, brt_/bcs_ tokens, Argon2 hashes, Basic or Bearer credentials', () => {
+  it('nor anything shaped like one: JWTs, brt_/bdv_/bcs_ tokens, Argon2 hashes, Basic or Bearer credentials', () => {
     for (const shape of [
       /eyJ[A-Za-z0-9_-]{10,}/,
       /brt_[A-Za-z0-9_-]{10,}/,
+      /bdv_[A-Za-z0-9_-]{10,}/,
       /bcs_[A-Za-z0-9_-]{10,}/,
       /\$argon2/,
       /Basic [A-Za-z0-9+/]{8,}/,
