@@ -102,6 +102,7 @@ describe.runIf(postgresUp)('two server processes on one PostgreSQL database', ()
       'security_events',
       'sessions',
       'signing_keys',
+      'trusted_devices',
       'users',
     ]);
   });
