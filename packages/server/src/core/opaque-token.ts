@@ -1,0 +1,79 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/**
+ * Baton's opaque secrets (refresh tokens `brt_`, device tokens `bdv_`) share
+ * one shape: `<prefix>_<lookup id>.<secret>`. The prefix lets secret
+ * scanners spot a leak; the lookup id (128 random bits) finds the row
+ * without a secret-dependent query; the secret (256 random bits) is stored
+ * only as its SHA-256. A fast hash is right here: the secret is
+ * full-entropy random, so there is nothing for a slow hash to protect.
+ */
+export type OpaqueTokenPrefix = 'brt' | 'bdv';
+
+const ID_BYTES = 16;
+const SECRET_BYTES = 32;
+/** Longest string worth matching: anything longer is not ours and is not even scanned. */
+const MAX_LENGTH = 100;
+const FORMATS: Record<OpaqueTokenPrefix, RegExp> = {
+  brt: /^brt_([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/,
+  bdv: /^bdv_([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/,
+};
+
+/** The two halves of a well-formed opaque token. */
+export interface ParsedOpaqueToken {
+  /** The lookup id: the row's primary key. */
+  id: string;
+  /** The 32 secret bytes. */
+  secret: Buffer;
+}
+
+/** An opaque token as minted: the string for the client, the hash for the store. */
+export interface MintedOpaqueToken extends ParsedOpaqueToken {
+  token: string;
+  /** base64url SHA-256 of the secret: the only form that is stored. */
+  hash: string;
+}
+
+/**
+ * Parses a presented token of one kind, or returns null for anything that is
+ * not exactly that format. Non-canonical base64url (a flipped unused bit that
+ * decodes to the same bytes) is refused, so one token has one spelling.
+ */
+export function parseOpaqueToken(prefix: OpaqueTokenPrefix, token: unknown): ParsedOpaqueToken | null {
+  if (typeof token !== 'string' || token.length > MAX_LENGTH) return null;
+  const match = FORMATS[prefix].exec(token);
+  if (!match) return null;
+  const [, id, secretText] = match as unknown as [string, string, string];
+  const secret = Buffer.from(secretText, 'base64url');
+  if (secret.length !== SECRET_BYTES || secret.toString('base64url') !== secretText) return null;
+  const idBytes = Buffer.from(id, 'base64url');
+  if (idBytes.length !== ID_BYTES || idBytes.toString('base64url') !== id) return null;
+  return { id, secret };
+}
+
+/** Assembles a token from its id and secret. */
+export function mintOpaqueToken(prefix: OpaqueTokenPrefix, id: string, secret: Buffer): MintedOpaqueToken {
+  return { id, secret, token: `${prefix}_${id}.${secret.toString('base64url')}`, hash: hashSecret(secret) };
+}
+
+/** A random lookup id. */
+export function newOpaqueTokenId(): string {
+  return randomBytes(ID_BYTES).toString('base64url');
+}
+
+/** A fresh token with a random id and a random 256-bit secret. */
+export function newOpaqueToken(prefix: OpaqueTokenPrefix): MintedOpaqueToken {
+  return mintOpaqueToken(prefix, newOpaqueTokenId(), randomBytes(SECRET_BYTES));
+}
+
+/** base64url SHA-256 of a secret. */
+export function hashSecret(secret: Buffer): string {
+  return createHash('sha256').update(secret).digest('base64url');
+}
+
+/** Constant-time check of a presented secret against a stored hash. */
+export function secretMatches(secret: Buffer, storedHash: string): boolean {
+  const expected = Buffer.from(storedHash, 'base64url');
+  const actual = createHash('sha256').update(secret).digest();
+  return expected.length === actual.length && timingSafeEqual(expected, actual);
+}
