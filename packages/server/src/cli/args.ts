@@ -1,6 +1,6 @@
 import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
-import { ConfigError, flagsToEnv } from './config.js';
+import { ConfigError, flagsToEnv, loadServeConfig, type ServeConfig } from './config.js';
 
 /** How a command's own flag takes its value. */
 export type FlagKind = 'string' | 'boolean' | 'list';
@@ -78,4 +78,34 @@ export async function withStore<T>(databaseUrl: string, fn: (store: Store) => Pr
   } finally {
     await store.close();
   }
+}
+
+/** An admin command line, parsed: its subcommand, the remaining positionals, its flags and the configuration. */
+export interface AdminCommand {
+  parsed: ParsedArgs;
+  sub: string;
+  rest: string[];
+  config: ServeConfig;
+}
+
+/**
+ * The common start of every admin command (`clients`, `keys`, `users`,
+ * `sessions`): parse the flags, print the usage and return null for no
+ * subcommand or `--help`, else read the configuration (flags win over the
+ * environment).
+ */
+export function parseAdminCommand(
+  args: readonly string[],
+  spec: Readonly<Record<string, FlagKind>>,
+  usage: string,
+  env: Record<string, string | undefined>,
+  out: Output,
+): AdminCommand | null {
+  const parsed = parseArgs(args, spec);
+  const [sub, ...rest] = parsed.positionals;
+  if (sub === undefined || parsed.flags.help === true) {
+    out(usage);
+    return null;
+  }
+  return { parsed, sub, rest, config: loadServeConfig({ ...env, ...parsed.env }) };
 }

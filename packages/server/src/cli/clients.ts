@@ -2,8 +2,8 @@ import { createClient } from '../core/clients.js';
 import { BatonError } from '../core/errors.js';
 import { DEFAULT_CLIENT_ID } from '../core/token-service.js';
 import type { ClientRecord } from '../store/store.js';
-import { listFlag, type Output, parseArgs, stringFlag, withStore } from './args.js';
-import { ConfigError, loadServeConfig, parseDuration } from './config.js';
+import { listFlag, type Output, parseAdminCommand, stringFlag, withStore } from './args.js';
+import { ConfigError, parseDuration } from './config.js';
 
 const USAGE = `Usage: baton clients <create|list|delete> [...]
 
@@ -54,13 +54,9 @@ export async function runClients(
   env: Record<string, string | undefined>,
   out: Output,
 ): Promise<void> {
-  const parsed = parseArgs(args, SPEC);
-  const [sub, ...rest] = parsed.positionals;
-  if (sub === undefined || parsed.flags.help === true) {
-    out(USAGE);
-    return;
-  }
-  const config = loadServeConfig({ ...env, ...parsed.env });
+  const command = parseAdminCommand(args, SPEC, USAGE, env, out);
+  if (!command) return;
+  const { parsed, sub, rest, config } = command;
   return withStore(config.databaseUrl, async (store) => {
     const now = Date.now();
     if (sub === 'create') {

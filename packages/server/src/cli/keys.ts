@@ -7,8 +7,8 @@ import {
   retireSigningKey,
   rotateSigningKey,
 } from '../core/signing-keys.js';
-import { type Output, parseArgs, stringFlag, withStore } from './args.js';
-import { ConfigError, loadServeConfig, parseDuration } from './config.js';
+import { type Output, parseAdminCommand, stringFlag, withStore } from './args.js';
+import { ConfigError, parseDuration } from './config.js';
 
 const USAGE = `Usage: baton keys <list|rotate|retire> [...]
 
@@ -42,13 +42,9 @@ export async function runKeys(
   out: Output,
   now: () => number = Date.now,
 ): Promise<void> {
-  const parsed = parseArgs(args, SPEC);
-  const [sub, ...rest] = parsed.positionals;
-  if (sub === undefined || parsed.flags.help === true) {
-    out(USAGE);
-    return;
-  }
-  const config = loadServeConfig({ ...env, ...parsed.env });
+  const command = parseAdminCommand(args, SPEC, USAGE, env, out);
+  if (!command) return;
+  const { parsed, sub, rest, config } = command;
   return withStore(config.databaseUrl, async (store) => {
     const t = now();
     const lifetime = await maxAccessTokenLifetime(store, config.server.accessTtl ?? 900_000);

@@ -1,6 +1,6 @@
 import { BatonError } from '../core/errors.js';
-import { type Output, parseArgs, withStore } from './args.js';
-import { ConfigError, loadServeConfig } from './config.js';
+import { type Output, parseAdminCommand, withStore } from './args.js';
+import { ConfigError } from './config.js';
 import { findUser } from './users.js';
 
 const USAGE = `Usage: baton sessions <list|revoke|revoke-all> [...]
@@ -26,15 +26,12 @@ export async function runSessions(
   out: Output,
   now: () => number = Date.now,
 ): Promise<void> {
-  const parsed = parseArgs(args, SPEC);
-  const [sub, ref, ...extra] = parsed.positionals;
-  if (sub === undefined || parsed.flags.help === true) {
-    out(USAGE);
-    return;
-  }
+  const command = parseAdminCommand(args, SPEC, USAGE, env, out);
+  if (!command) return;
+  const { sub, rest, config } = command;
+  const [ref, ...extra] = rest;
   if (ref === undefined || extra.length > 0)
     throw new ConfigError(`Usage: baton sessions ${sub} ${sub === 'revoke' ? 'SESSION_ID' : 'USER'}`);
-  const config = loadServeConfig({ ...env, ...parsed.env });
   return withStore(config.databaseUrl, async (store) => {
     const t = now();
     if (sub === 'list') {

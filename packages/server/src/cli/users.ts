@@ -1,8 +1,8 @@
 import { BatonError } from '../core/errors.js';
 import { normalizeEmail } from '../core/token-service.js';
 import type { Store, UserRecord } from '../store/store.js';
-import { type Output, parseArgs, stringFlag, withStore } from './args.js';
-import { ConfigError, loadServeConfig } from './config.js';
+import { type Output, parseAdminCommand, stringFlag, withStore } from './args.js';
+import { ConfigError } from './config.js';
 
 const USAGE = `Usage: baton users <list|disable|enable> [...]
 
@@ -39,13 +39,9 @@ export async function runUsers(
   out: Output,
   now: () => number = Date.now,
 ): Promise<void> {
-  const parsed = parseArgs(args, SPEC);
-  const [sub, ...rest] = parsed.positionals;
-  if (sub === undefined || parsed.flags.help === true) {
-    out(USAGE);
-    return;
-  }
-  const config = loadServeConfig({ ...env, ...parsed.env });
+  const command = parseAdminCommand(args, SPEC, USAGE, env, out);
+  if (!command) return;
+  const { parsed, sub, rest, config } = command;
   return withStore(config.databaseUrl, async (store) => {
     if (sub === 'list') {
       if (rest.length > 0) throw new ConfigError(`Unexpected argument "${rest[0]}"`);
