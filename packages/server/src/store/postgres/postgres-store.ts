@@ -1,18 +1,23 @@
 import pg from 'pg';
 import { BatonError } from '../../core/errors.js';
 import type { Migration } from '../migration.js';
-import type {
-  ClientRecord,
-  RefreshTokenRecord,
-  RefreshTokenState,
-  RevocationReason,
-  SecurityEventRecord,
-  SessionRecord,
-  SigningKeyRecord,
-  Store,
-  TrustedDeviceRecord,
-  UserRecord,
-} from '../store.js';
+import {
+  json,
+  num,
+  optStr,
+  prefixed,
+  type Row,
+  SESSION_COLUMNS,
+  str,
+  TOKEN_COLUMNS,
+  toClient,
+  toDevice,
+  toKey,
+  toSession,
+  toToken,
+  toUser,
+} from '../rows.js';
+import type { RefreshTokenState, RevocationReason, SecurityEventRecord, Store } from '../store.js';
 import { postgresMigrations } from './postgres-migrations.js';
 
 /**
@@ -22,7 +27,6 @@ import { postgresMigrations } from './postgres-migrations.js';
  */
 type Pool = pg.Pool;
 type PoolClient = pg.PoolClient;
-type Row = Record<string, unknown>;
 /** Anything that runs a parameterised query: the pool, or a client inside a transaction. */
 type Queryable = Pick<pg.Pool, 'query'> | PoolClient;
 
@@ -58,120 +62,6 @@ const RETRYABLE = new Set(['40P01' /* deadlock_detected */, '40001' /* serializa
 const TX_ATTEMPTS = 3;
 /** How long `ping()` waits for an answer before readiness reports the store unreachable. */
 const PING_TIMEOUT_MS = 5000;
-
-const str = (v: unknown): string => v as string;
-// BIGINT arrives as a string from pg (it may exceed 2^53); Baton's times and TTLs are well below that.
-const num = (v: unknown): number => Number(v);
-const optNum = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
-const optStr = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
-// pg parses JSONB itself; a pool with custom type parsers may hand back the text instead.
-const json = <T>(v: unknown): T => (typeof v === 'string' ? JSON.parse(v) : v) as T;
-
-function toUser(r: Row): UserRecord {
-  return {
-    id: str(r.id),
-    email: str(r.email),
-    passwordHash: str(r.password_hash),
-    createdAt: num(r.created_at),
-    disabledAt: optNum(r.disabled_at),
-    passwordChangedAt: optNum(r.password_changed_at),
-  };
-}
-
-function toClient(r: Row): ClientRecord {
-  return {
-    id: str(r.id),
-    name: str(r.name),
-    type: r.type === 'confidential' ? 'confidential' : 'public',
-    secretHash: optStr(r.secret_hash),
-    allowedOrigins: json<string[]>(r.allowed_origins),
-    allowedScopes: json<string[]>(r.allowed_scopes),
-    audience: optStr(r.audience),
-    accessTtl: optNum(r.access_ttl),
-    refreshIdleTtl: optNum(r.refresh_idle_ttl),
-    sessionMaxTtl: optNum(r.session_max_ttl),
-    createdAt: num(r.created_at),
-  };
-}
-
-function toSession(r: Row, prefix = ''): SessionRecord {
-  const g = (k: string) => r[prefix + k];
-  return {
-    id: str(g('id')),
-    userId: str(g('user_id')),
-    clientId: str(g('client_id')),
-    scope: optStr(g('scope')),
-    createdAt: num(g('created_at')),
-    lastUsedAt: num(g('last_used_at')),
-    idleExpiresAt: num(g('idle_expires_at')),
-    expiresAt: num(g('expires_at')),
-    userAgent: optStr(g('user_agent')),
-    ip: optStr(g('ip')),
-    revokedAt: optNum(g('revoked_at')),
-    revokedReason: optStr(g('revoked_reason')) as RevocationReason | null,
-  };
-}
-
-function toToken(r: Row, prefix = ''): RefreshTokenRecord {
-  const g = (k: string) => r[prefix + k];
-  return {
-    id: str(g('id')),
-    sessionId: str(g('session_id')),
-    secretHash: str(g('secret_hash')),
-    parentId: optStr(g('parent_id')),
-    successorId: optStr(g('successor_id')),
-    createdAt: num(g('created_at')),
-    usedAt: optNum(g('used_at')),
-  };
-}
-
-function toDevice(r: Row): TrustedDeviceRecord {
-  return {
-    id: str(r.id),
-    userId: str(r.user_id),
-    secretHash: str(r.secret_hash),
-    createdAt: num(r.created_at),
-    lastUsedAt: num(r.last_used_at),
-  };
-}
-
-function toKey(r: Row): SigningKeyRecord {
-  return {
-    kid: str(r.kid),
-    alg: r.alg === 'EdDSA' ? 'EdDSA' : 'ES256',
-    privateJwk: str(r.private_jwk),
-    publicJwk: str(r.public_jwk),
-    createdAt: num(r.created_at),
-    activatesAt: num(r.activates_at),
-    retiredAt: optNum(r.retired_at),
-  };
-}
-
-const SESSION_COLUMNS = [
-  'id',
-  'user_id',
-  'client_id',
-  'scope',
-  'created_at',
-  'last_used_at',
-  'idle_expires_at',
-  'expires_at',
-  'user_agent',
-  'ip',
-  'revoked_at',
-  'revoked_reason',
-];
-const TOKEN_COLUMNS = [
-  'id',
-  'session_id',
-  'secret_hash',
-  'parent_id',
-  'successor_id',
-  'created_at',
-  'used_at',
-];
-const prefixed = (alias: string, cols: string[]) =>
-  cols.map((c) => `${alias}.${c} AS ${alias}_${c}`).join(', ');
 
 function validate(options: PostgresStoreOptions): { schema: string } {
   if (typeof options !== 'object' || options === null)

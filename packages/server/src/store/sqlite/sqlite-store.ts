@@ -3,18 +3,27 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { BatonError } from '../../core/errors.js';
 import type { Migration } from '../migration.js';
+import {
+  num,
+  optStr,
+  prefixed,
+  type Row,
+  SESSION_COLUMNS,
+  str,
+  TOKEN_COLUMNS,
+  toClient,
+  toDevice,
+  toKey,
+  toSession,
+  toToken,
+  toUser,
+} from '../rows.js';
 import type {
-  ClientRecord,
-  RefreshTokenRecord,
   RefreshTokenState,
   RevocationReason,
   RotationWrite,
   SecurityEventRecord,
-  SessionRecord,
-  SigningKeyRecord,
   Store,
-  TrustedDeviceRecord,
-  UserRecord,
 } from '../store.js';
 import { sqliteMigrations } from './sqlite-migrations.js';
 
@@ -24,7 +33,6 @@ import { sqliteMigrations } from './sqlite-migrations.js';
  * Node 22 and crashes on Node 20.
  */
 type Db = Database.Database;
-type Row = Record<string, unknown>;
 
 /** Options of {@link createSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -33,117 +41,6 @@ export interface SqliteStoreOptions {
   /** How long a writer waits for another process's lock, in ms (default 5000). */
   busyTimeout?: number;
 }
-
-const str = (v: unknown): string => v as string;
-const num = (v: unknown): number => Number(v);
-const optNum = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
-const optStr = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
-
-function toUser(r: Row): UserRecord {
-  return {
-    id: str(r.id),
-    email: str(r.email),
-    passwordHash: str(r.password_hash),
-    createdAt: num(r.created_at),
-    disabledAt: optNum(r.disabled_at),
-    passwordChangedAt: optNum(r.password_changed_at),
-  };
-}
-
-function toClient(r: Row): ClientRecord {
-  return {
-    id: str(r.id),
-    name: str(r.name),
-    type: r.type === 'confidential' ? 'confidential' : 'public',
-    secretHash: optStr(r.secret_hash),
-    allowedOrigins: JSON.parse(str(r.allowed_origins)) as string[],
-    allowedScopes: JSON.parse(str(r.allowed_scopes)) as string[],
-    audience: optStr(r.audience),
-    accessTtl: optNum(r.access_ttl),
-    refreshIdleTtl: optNum(r.refresh_idle_ttl),
-    sessionMaxTtl: optNum(r.session_max_ttl),
-    createdAt: num(r.created_at),
-  };
-}
-
-function toSession(r: Row, prefix = ''): SessionRecord {
-  const g = (k: string) => r[prefix + k];
-  return {
-    id: str(g('id')),
-    userId: str(g('user_id')),
-    clientId: str(g('client_id')),
-    scope: optStr(g('scope')),
-    createdAt: num(g('created_at')),
-    lastUsedAt: num(g('last_used_at')),
-    idleExpiresAt: num(g('idle_expires_at')),
-    expiresAt: num(g('expires_at')),
-    userAgent: optStr(g('user_agent')),
-    ip: optStr(g('ip')),
-    revokedAt: optNum(g('revoked_at')),
-    revokedReason: optStr(g('revoked_reason')) as RevocationReason | null,
-  };
-}
-
-function toToken(r: Row, prefix = ''): RefreshTokenRecord {
-  const g = (k: string) => r[prefix + k];
-  return {
-    id: str(g('id')),
-    sessionId: str(g('session_id')),
-    secretHash: str(g('secret_hash')),
-    parentId: optStr(g('parent_id')),
-    successorId: optStr(g('successor_id')),
-    createdAt: num(g('created_at')),
-    usedAt: optNum(g('used_at')),
-  };
-}
-
-function toDevice(r: Row): TrustedDeviceRecord {
-  return {
-    id: str(r.id),
-    userId: str(r.user_id),
-    secretHash: str(r.secret_hash),
-    createdAt: num(r.created_at),
-    lastUsedAt: num(r.last_used_at),
-  };
-}
-
-function toKey(r: Row): SigningKeyRecord {
-  return {
-    kid: str(r.kid),
-    alg: r.alg === 'EdDSA' ? 'EdDSA' : 'ES256',
-    privateJwk: str(r.private_jwk),
-    publicJwk: str(r.public_jwk),
-    createdAt: num(r.created_at),
-    activatesAt: num(r.activates_at),
-    retiredAt: optNum(r.retired_at),
-  };
-}
-
-const SESSION_COLUMNS = [
-  'id',
-  'user_id',
-  'client_id',
-  'scope',
-  'created_at',
-  'last_used_at',
-  'idle_expires_at',
-  'expires_at',
-  'user_agent',
-  'ip',
-  'revoked_at',
-  'revoked_reason',
-];
-const TOKEN_COLUMNS = [
-  'id',
-  'session_id',
-  'secret_hash',
-  'parent_id',
-  'successor_id',
-  'created_at',
-  'used_at',
-];
-const prefixed = (alias: string, cols: string[]) =>
-  cols.map((c) => `${alias}.${c} AS ${alias}_${c}`).join(', ');
 
 /** Applies pending migrations inside one IMMEDIATE transaction, so two processes starting together do not race. */
 function applyMigrations(db: Db, migrations: readonly Migration[]): number {
