@@ -185,3 +185,52 @@ describe('client in Node against a real server', () => {
     expect(after.reuse).toBe(before.reuse);
   });
 });
+
+describe('client in Node: the device token against a locked account (SECURITY.md 32)', () => {
+  let locking: RunningBaton;
+  beforeAll(async () => {
+    locking = await startBaton({ env: { BATON_LIMIT_LOGIN_FAILURES: '3' } });
+  });
+  afterAll(async () => {
+    await locking?.stop();
+  });
+
+  it("an attacker's failed logins lock the account for everyone but the owner's device, which logged in before", async () => {
+    const { fileStorage } = await import('../../packages/client/src/file-storage.js');
+    const file = join(dir, 'device-session.json');
+    const credentials = { email: `device-${Date.now()}@example.com`, password: 'a long enough password' };
+    const sdk = (path: string) =>
+      client({ baseUrl: locking.url, storage: fileStorage(path), storageKey: 'device-trust' });
+
+    const first = sdk(file);
+    await first.register(credentials);
+    await first.login(credentials);
+    expect(await first.logout()).toEqual({ revoked: true });
+    first.dispose();
+
+    // The attacker, knowing only the email, keeps guessing until the account locks.
+    const statuses: number[] = [];
+    for (let i = 0; i < 10 && statuses.at(-1) !== 429; i++) {
+      const response = await fetch(`${locking.url}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: credentials.email, password: `wrong guess ${i}` }),
+      });
+      await response.body?.cancel();
+      statuses.push(response.status);
+    }
+    expect(statuses).toEqual([401, 401, 401, 429]);
+    // A device that never logged in is locked out even with the right password …
+    const newDevice = client({ baseUrl: locking.url, storage: fileStorage(join(dir, 'new-device.json')) });
+    await expect(newDevice.login(credentials)).rejects.toMatchObject({
+      code: 'too_many_requests',
+      status: 429,
+    });
+
+    // … the owner's device (the session file kept through the logout) is not.
+    newDevice.dispose();
+    const owner = sdk(file);
+    await owner.login(credentials);
+    expect((await owner.fetch('/auth/me')).status).toBe(200);
+  });
+});

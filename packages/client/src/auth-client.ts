@@ -304,6 +304,11 @@ class BatonAuthClient {
     // land after the login and overwrite it (in cookie mode it would also
     // overwrite the new cookie).
     const next = await this.withLock(async () => {
+      // Token mode: the device token of an earlier login (kept through
+      // sign-outs) exempts this login from a lockout that strangers' failed
+      // attempts put on the account. In cookie mode the browser sends it as
+      // an HttpOnly cookie and JavaScript never holds it.
+      const deviceToken = this.config.mode === 'token' ? (await this.readCurrent())?.deviceToken : undefined;
       const sentAt = this.config.now();
       const response = await postAuth(this.http, path, {
         email: credentials.email,
@@ -311,11 +316,16 @@ class BatonAuthClient {
         ...(this.config.clientId === undefined ? {} : { client_id: this.config.clientId }),
         ...(this.config.mode === 'cookie' ? { mode: 'cookie' } : {}),
         ...(credentials.scope === undefined ? {} : { scope: credentials.scope }),
+        ...(deviceToken === undefined ? {} : { device_token: deviceToken }),
       });
       if (!response.ok) throw await errorFromResponse(response, path, this.config.now());
       const grant = parseTokenGrant(await readJson(response), this.config.mode, path);
       const previous = await this.readCurrent();
-      const state = this.liveState(grant, sentAt, (previous?.seq ?? 0) + 1, undefined);
+      // The server's answer wins (a new device, or another account's); a
+      // server that sent none leaves the one we had.
+      const state = this.liveState(grant, sentAt, (previous?.seq ?? 0) + 1, undefined, {
+        deviceToken: grant.deviceToken ?? previous?.deviceToken ?? deviceToken,
+      });
       this.resetBackoff();
       await this.commit(state, { login: true });
       return state;
@@ -530,7 +540,9 @@ class BatonAuthClient {
         }
         return { kind: 'live', state: latest, storage: this.config.storage };
       }
-      const next = this.liveState(grant, sentAt, Math.max(latest?.seq ?? 0, base?.seq ?? 0) + 1, base);
+      const next = this.liveState(grant, sentAt, Math.max(latest?.seq ?? 0, base?.seq ?? 0) + 1, base, {
+        deviceToken: base?.deviceToken ?? latest?.deviceToken,
+      });
       await this.commit(next);
       return { kind: 'live', state: next, storage: this.config.storage };
     });
@@ -555,7 +567,12 @@ class BatonAuthClient {
     }
     // Cookie start-up without a session cookie: nothing to end, nobody to tell.
     if (base === null) return { kind: 'none' };
-    const state = this.tombstone('invalid_grant', Math.max(latest?.seq ?? 0, base.seq) + 1);
+    // The session is over, the device's proof of past logins is not: keep it.
+    const state = this.tombstone(
+      'invalid_grant',
+      Math.max(latest?.seq ?? 0, base.seq) + 1,
+      base.deviceToken ?? latest?.deviceToken,
+    );
     await this.commit(state);
     return { kind: 'signed_out', state, storage: this.config.storage };
   }
@@ -686,7 +703,7 @@ class BatonAuthClient {
 
   private async signOutLocally(reason: SignOutReason): Promise<void> {
     const current = await this.readCurrent();
-    await this.commit(this.tombstone(reason, (current?.seq ?? 0) + 1));
+    await this.commit(this.tombstone(reason, (current?.seq ?? 0) + 1, current?.deviceToken));
     this.restored = true;
   }
 
@@ -733,6 +750,7 @@ class BatonAuthClient {
     sentAt: number,
     seq: number,
     base: LiveState | null | undefined,
+    carried: { deviceToken: string | undefined },
   ): LiveState {
     const state: LiveState = {
       v: 1,
@@ -751,11 +769,15 @@ class BatonAuthClient {
     if (sessionId !== undefined) state.sessionId = sessionId;
     const scope = grant.scope ?? base?.scope;
     if (scope !== undefined) state.scope = scope;
+    if (carried.deviceToken !== undefined) state.deviceToken = carried.deviceToken;
     return state;
   }
 
-  private tombstone(reason: SignOutReason, seq: number): SignedOutState {
-    return { v: 1, kind: 'signed_out', seq, id: randomId(), reason };
+  /** `deviceToken` is carried into the tombstone: it outlives the session (see SignedOutState). */
+  private tombstone(reason: SignOutReason, seq: number, deviceToken: string | undefined): SignedOutState {
+    const state: SignedOutState = { v: 1, kind: 'signed_out', seq, id: randomId(), reason };
+    if (deviceToken !== undefined) state.deviceToken = deviceToken;
+    return state;
   }
 
   // -------------------------------------------------------------------------

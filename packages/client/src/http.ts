@@ -22,7 +22,19 @@ export interface TokenGrant {
   refreshToken?: string;
   sessionId?: string;
   scope?: string;
+  /**
+   * Token mode, login only: the server's `device_token` (`bdv_…`), proof that
+   * this device logged in before (docs/http-api.md, "Device tokens").
+   */
+  deviceToken?: string;
 }
+
+/**
+ * Longest device token the client keeps. The server's are about 70
+ * characters; anything far longer is not one of them, and keeping it would
+ * only bloat every stored state.
+ */
+const MAX_DEVICE_TOKEN_LENGTH = 512;
 
 /** The header that, with the Origin check, is the CSRF proof of cookie mode (SECURITY.md 29). */
 export const CSRF_HEADER = 'X-Baton-CSRF';
@@ -127,7 +139,9 @@ export async function errorFromResponse(
 /**
  * Validates a token response. In token mode a missing refresh token is an
  * error; in cookie mode one that *is* present is ignored and not kept, so it
- * never lands in storage even if a misconfigured server sends it.
+ * never lands in storage even if a misconfigured server sends it. The same
+ * holds for `device_token`, which is optional in token mode (the browser's
+ * HttpOnly cookie carries it in cookie mode).
  */
 export function parseTokenGrant(json: unknown, mode: 'cookie' | 'token', path: string): TokenGrant {
   const bad = (what: string) =>
@@ -149,6 +163,15 @@ export function parseTokenGrant(json: unknown, mode: 'cookie' | 'token', path: s
     const refreshToken = body['refresh_token'];
     if (typeof refreshToken !== 'string' || refreshToken === '') throw bad('refresh_token');
     grant.refreshToken = refreshToken;
+    // Optional: a server without device trust (or a refresh response) has
+    // none, and a missing or odd one must not fail a login that worked.
+    const deviceToken = body['device_token'];
+    if (
+      typeof deviceToken === 'string' &&
+      deviceToken !== '' &&
+      deviceToken.length <= MAX_DEVICE_TOKEN_LENGTH
+    )
+      grant.deviceToken = deviceToken;
   }
   if (typeof body['session_id'] === 'string') grant.sessionId = body['session_id'];
   if (typeof body['scope'] === 'string') grant.scope = body['scope'];

@@ -48,6 +48,15 @@ describe('parseState', () => {
     expect(parseState(JSON.stringify(out(2)))).toEqual(out(2));
   });
 
+  it('keeps the device token of sessions and of tombstones (it outlives sign-outs)', () => {
+    const withDevice = { ...live(1), deviceToken: 'bdv_a.b' };
+    const tombstone = { ...out(2), deviceToken: 'bdv_a.b' };
+    expect(parseState(JSON.stringify(withDevice))).toEqual(withDevice);
+    expect(parseState(JSON.stringify(tombstone))).toEqual(tombstone);
+    // A value that is not a token is dropped, not a reason to discard the session.
+    expect(parseState(JSON.stringify({ ...live(1), deviceToken: 42 }))).toEqual(live(1));
+  });
+
   it('reads anything malformed as nothing stored instead of throwing', () => {
     for (const raw of [
       null,

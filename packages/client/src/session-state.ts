@@ -21,6 +21,8 @@ export interface LiveState {
   obtainedAt: number;
   /** Local `now()` at which the access token expires. */
   expiresAt: number;
+  /** Token mode: the server's device token; see {@link SignedOutState.deviceToken}. */
+  deviceToken?: string;
 }
 
 /** A tombstone: the session ended. Kept (not deleted) so that it can win against older states. */
@@ -30,6 +32,14 @@ export interface SignedOutState {
   seq: number;
   id: string;
   reason: SignOutReason;
+  /**
+   * Token mode: the device token of the last successful login on this
+   * device. Every state carries it forward, tombstones included, because it
+   * proves a past login rather than a session: it must outlive sign-outs so
+   * the next login is exempt from an attacker's account lockout. Riding on
+   * the state, it is ordered, stored and shared between tabs like the rest.
+   */
+  deviceToken?: string;
 }
 
 /** What is stored under the storage key and sent between tabs. */
@@ -88,7 +98,16 @@ export function parseState(value: unknown): SessionState | null {
   if (d['v'] !== 1 || !isFiniteNumber(d['seq']) || typeof d['id'] !== 'string') return null;
   if (d['kind'] === 'signed_out') {
     if (typeof d['reason'] !== 'string' || !SIGN_OUT_REASONS.includes(d['reason'])) return null;
-    return { v: 1, kind: 'signed_out', seq: d['seq'], id: d['id'], reason: d['reason'] as SignOutReason };
+    const tombstone: SignedOutState = {
+      v: 1,
+      kind: 'signed_out',
+      seq: d['seq'],
+      id: d['id'],
+      reason: d['reason'] as SignOutReason,
+    };
+    // Optional: states written before device tokens existed have none and still load.
+    if (isDeviceToken(d['deviceToken'])) tombstone.deviceToken = d['deviceToken'];
+    return tombstone;
   }
   if (d['kind'] !== 'session') return null;
   if (typeof d['accessToken'] !== 'string' || d['accessToken'] === '') return null;
@@ -105,7 +124,12 @@ export function parseState(value: unknown): SessionState | null {
   if (typeof d['refreshToken'] === 'string') state.refreshToken = d['refreshToken'];
   if (typeof d['sessionId'] === 'string') state.sessionId = d['sessionId'];
   if (typeof d['scope'] === 'string') state.scope = d['scope'];
+  if (isDeviceToken(d['deviceToken'])) state.deviceToken = d['deviceToken'];
   return state;
+}
+
+function isDeviceToken(value: unknown): value is string {
+  return typeof value === 'string' && value !== '';
 }
 
 function isFiniteNumber(value: unknown): value is number {

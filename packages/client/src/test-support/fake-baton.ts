@@ -77,11 +77,19 @@ export class FakeBaton {
   cookie: string | null = null;
   /** Request bodies received on /api/echo, to check replays. */
   readonly echoed: string[] = [];
+  /** The `device_token` of each `/auth/login` body, in order (undefined: none sent). */
+  readonly presentedDeviceTokens: (string | undefined)[] = [];
+  /** Every device token issued, in order. */
+  readonly issuedDeviceTokens: string[] = [];
+  /** Accounts locked by someone else's failed logins: only a trusted device of the account gets in. */
+  readonly locked = new Set<string>();
 
   private readonly users = new Map<string, { id: string; password: string }>();
   private readonly sessions = new Map<string, Session>();
   private readonly refreshTokens = new Map<string, RefreshRecord>();
   private readonly accessTokens = new Map<string, { sessionId: string; exp: number }>();
+  /** Device token → the user it proved a login for. */
+  private readonly devices = new Map<string, string>();
   private readonly failures: { path: string; failure: Failure }[] = [];
   private counter = 0;
   private readonly hangs: (() => void)[] = [];
@@ -112,6 +120,11 @@ export class FakeBaton {
   /** Creates a user directly. */
   addUser(email: string, password: string): void {
     this.users.set(email, { id: `usr_${++this.counter}`, password });
+  }
+
+  /** Forgets every trusted device (as if they expired): the next login gets a new device token. */
+  forgetDevices(): void {
+    this.devices.clear();
   }
 
   /** Revokes a session server-side, as an admin or another device would. */
@@ -192,7 +205,20 @@ export class FakeBaton {
         });
       }
       case 'POST /auth/login': {
-        const user = this.users.get(String(body['email']));
+        const email = String(body['email']);
+        const user = this.users.get(email);
+        const presented = typeof body['device_token'] === 'string' ? body['device_token'] : undefined;
+        this.presentedDeviceTokens.push(presented);
+        // As the real server: a device token counts only for the account it logged in to.
+        const trusted =
+          presented !== undefined && user !== undefined && this.devices.get(presented) === user.id;
+        if (this.locked.has(email) && !trusted) {
+          return json(
+            429,
+            { error: 'too_many_requests', error_description: 'Too many failed logins' },
+            { 'Retry-After': '900' },
+          );
+        }
         if (!user || user.password !== body['password']) {
           return json(401, { error: 'invalid_credentials', error_description: 'Wrong email or password' });
         }
@@ -202,7 +228,14 @@ export class FakeBaton {
         const session: Session = { id: `ses_${++this.counter}`, userId: user.id, revoked: false };
         this.sessions.set(session.id, session);
         const pair = this.issue(session.id);
-        return this.tokenResponse(pair, session.id, cookieMode);
+        let deviceToken = trusted ? presented : undefined;
+        if (deviceToken === undefined) {
+          deviceToken = `bdv_${++this.counter}_${Math.random().toString(36).slice(2)}`;
+          this.devices.set(deviceToken, user.id);
+          this.issuedDeviceTokens.push(deviceToken);
+        }
+        // Cookie mode: the device token would be an HttpOnly cookie, never in the body.
+        return this.tokenResponse(pair, session.id, cookieMode, cookieMode ? undefined : deviceToken);
       }
       case 'POST /auth/refresh': {
         const fromBody = typeof body['refresh_token'] === 'string' ? body['refresh_token'] : undefined;
@@ -267,6 +300,7 @@ export class FakeBaton {
     pair: { accessToken: string; refreshToken: string },
     sessionId: string,
     cookieMode: boolean,
+    deviceToken?: string,
   ) {
     if (cookieMode) this.cookie = pair.refreshToken;
     return json(200, {
@@ -275,6 +309,7 @@ export class FakeBaton {
       expires_in: this.accessTtlSeconds,
       ...(cookieMode ? {} : { refresh_token: pair.refreshToken }),
       session_id: sessionId,
+      ...(deviceToken === undefined ? {} : { device_token: deviceToken }),
     });
   }
 
