@@ -83,11 +83,13 @@ export interface VerifyAccessTokenOptions {
 
 const invalid = (description: string) => new BatonError('invalid_token', description);
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 function parseJsonObject(bytes: Buffer | null, what: string): Record<string, unknown> {
   if (!bytes) throw invalid(`The access token's ${what} is not canonical base64url`);
   let value: unknown;
   try {
-    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    value = JSON.parse(utf8.decode(bytes));
   } catch {
     throw invalid(`The access token's ${what} is not JSON`);
   }
@@ -97,36 +99,28 @@ function parseJsonObject(bytes: Buffer | null, what: string): Record<string, unk
   return value as Record<string, unknown>;
 }
 
-/**
- * The `kid` in an access token's header, or null when there is none or the
- * header does not parse. Only a hint for key lookup: nothing is verified.
- */
-export function accessTokenKid(token: string): string | null {
-  if (token.length > MAX_ACCESS_TOKEN_LENGTH) return null;
-  const dot = token.indexOf('.');
-  const bytes = dot > 0 ? decodeCanonical(token.slice(0, dot)) : null;
-  if (!bytes) return null;
-  try {
-    const kid = (JSON.parse(bytes.toString('utf8')) as { kid?: unknown }).kid;
-    return typeof kid === 'string' ? kid : null;
-  } catch {
-    return null;
-  }
+/** An access token split and its header checked, before any key is looked up. */
+export interface DecodedAccessToken {
+  /** The header's key id: the only key that may have signed it. */
+  kid: string;
+  header: Record<string, unknown>;
+  /** The three encoded segments. */
+  segments: readonly [string, string, string];
 }
 
 /**
- * Verifies an access token strictly, as a resource server must: the
- * algorithm is pinned to the key's, `typ` must be `at+jwt`, the key comes
- * only from our own key ring by `kid` (never from `jwk`/`jku`/`x5u`/`x5c`
- * headers), issuer and audience match exactly, `exp` is required.
- * @see RFC 9068 §4, RFC 8725 §3.1, §3.11
+ * Splits an access token and checks everything about it that needs no key:
+ * size, three canonical segments, a JSON header with `typ: at+jwt`, a `kid`,
+ * and none of the headers that would let a token pick its own key
+ * (`jwk`/`jku`/`x5u`/`x5c`) or demand extensions (`crit`).
+ * @see RFC 9068 §4, RFC 8725 §3.11
  */
-export function verifyAccessToken(token: string, opts: VerifyAccessTokenOptions): AccessTokenClaims {
+export function decodeAccessToken(token: string): DecodedAccessToken {
   if (token.length > MAX_ACCESS_TOKEN_LENGTH) throw invalid('The access token is too long');
   const parts = token.split('.');
   if (parts.length !== 3) throw invalid('The access token is not a compact JWS');
-  const [h, p, s] = parts as [string, string, string];
-  const header = parseJsonObject(decodeCanonical(h), 'header');
+  const segments = parts as [string, string, string];
+  const header = parseJsonObject(decodeCanonical(segments[0]), 'header');
   if (
     typeof header.typ !== 'string' ||
     !['at+jwt', 'application/at+jwt'].includes(header.typ.toLowerCase())
@@ -137,7 +131,25 @@ export function verifyAccessToken(token: string, opts: VerifyAccessTokenOptions)
     if (member in header) throw invalid(`The access token header must not carry "${member}"`);
   }
   if (typeof header.kid !== 'string') throw invalid('The access token has no key id');
-  const key = opts.keys.find(header.kid, opts.now);
+  return { kid: header.kid, header, segments };
+}
+
+/**
+ * Verifies an access token strictly, as a resource server must: the
+ * algorithm is pinned to the key's, `typ` must be `at+jwt`, the key comes
+ * only from our own key ring by `kid` (never from `jwk`/`jku`/`x5u`/`x5c`
+ * headers), issuer and audience match exactly, `exp` is required. Takes the
+ * token as a string or already decoded (so a caller that looked at the kid
+ * first does not decode it twice).
+ * @see RFC 9068 §4, RFC 8725 §3.1, §3.11
+ */
+export function verifyAccessToken(
+  token: string | DecodedAccessToken,
+  opts: VerifyAccessTokenOptions,
+): AccessTokenClaims {
+  const { kid, header, segments } = typeof token === 'string' ? decodeAccessToken(token) : token;
+  const [h, p, s] = segments;
+  const key = opts.keys.find(kid, opts.now);
   if (!key) throw invalid('The access token was signed by an unknown key');
   // Pin the algorithm to the key: this is what stops `alg: none` and HS256-with-the-public-key.
   if (header.alg !== key.alg) throw invalid('The access token algorithm does not match its key');

@@ -1,7 +1,7 @@
 import type { ClientRecord, RefreshTokenState, SessionRecord, Store, UserRecord } from '../store/store.js';
 import {
   type AccessTokenClaims,
-  accessTokenKid,
+  decodeAccessToken,
   newJti,
   signAccessToken,
   verifyAccessToken,
@@ -564,9 +564,9 @@ export function createTokenService(options: TokenServiceOptions) {
       // A kid we have not seen may belong to a key another instance created a
       // moment ago: reload once (rate-limited in the key ring, so a flood of
       // made-up kids cannot become a flood of store reads).
-      const kid = accessTokenKid(accessToken);
-      if (kid !== null && !keys.find(kid, t)) await keys.reloadForUnknownKid();
-      const claims = verifyAccessToken(accessToken, {
+      const decoded = decodeAccessToken(accessToken);
+      if (!keys.find(decoded.kid, t)) await keys.reloadForUnknownKid();
+      const claims = verifyAccessToken(decoded, {
         keys,
         issuer,
         audiences: opts.audiences ?? [issuer],
