@@ -1,8 +1,8 @@
-import type { SessionRecord, Store } from '../store/store.js';
+import type { Store } from '../store/store.js';
 import { issuedAudiences } from './clients.js';
 import { toEpochSeconds } from './clock.js';
 import { BatonError } from './errors.js';
-import { parseRefreshToken, secretMatches } from './refresh-token.js';
+import { parseRefreshToken } from './refresh-token.js';
 import type { TokenService } from './token-service.js';
 
 /** The answer for anything that is not an active token: exactly this, nothing more. @see RFC 7662 §2.2 */
@@ -35,10 +35,6 @@ export type IntrospectionResult = ActiveToken | InactiveToken;
 
 const INACTIVE: InactiveToken = Object.freeze({ active: false });
 
-function isLive(session: SessionRecord, now: number): boolean {
-  return session.revokedAt === null && session.expiresAt > now && session.idleExpiresAt > now;
-}
-
 /**
  * Introspects a token for a resource server or client. Refresh tokens
  * (`brt_…`) and access tokens (JWTs) have disjoint formats, so the
@@ -56,20 +52,17 @@ export async function introspectToken(
   store: Store,
   token: string,
 ): Promise<IntrospectionResult> {
-  const now = service.now();
-  const parsed = parseRefreshToken(token);
-  if (parsed) {
-    const state = await store.findRefreshToken(parsed.id);
-    if (!state || !secretMatches(parsed.secret, state.token.secretHash)) return INACTIVE;
-    if (state.token.usedAt !== null || !isLive(state.session, now)) return INACTIVE;
-    const s = state.session;
+  if (parseRefreshToken(token)) {
+    const found = await service.refreshTokenInfo(token);
+    if (!found?.active) return INACTIVE;
+    const s = found.session;
     return {
       active: true,
       ...(s.scope ? { scope: s.scope } : {}),
       client_id: s.clientId,
       sub: s.userId,
       exp: toEpochSeconds(Math.min(s.idleExpiresAt, s.expiresAt)),
-      iat: toEpochSeconds(state.token.createdAt),
+      iat: toEpochSeconds(found.token.createdAt),
       iss: service.issuer,
       sid: s.id,
     };

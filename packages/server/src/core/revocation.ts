@@ -32,13 +32,11 @@ export async function revokeToken(
   clientId: string,
 ): Promise<RevocationOutcome> {
   if (parseRefreshToken(token)) {
-    const found = await service.sessionOfRefreshToken(token);
+    const found = await service.refreshTokenInfo(token);
     if (!found) return 'unknown';
     if (found.session.clientId !== clientId)
       throw new BatonError('unauthorized_client', 'The token was not issued to this client');
-    const wasLive = found.session.revokedAt === null;
-    await service.revokeRefreshToken(token, 'token_revoked');
-    return wasLive ? 'revoked' : 'already_revoked';
+    return (await service.revokeSession(found.session.id, 'token_revoked')) ? 'revoked' : 'already_revoked';
   }
   if (token.split('.').length !== 3) return 'unknown';
   let sid: string;

@@ -1,4 +1,11 @@
-import type { ClientRecord, RefreshTokenState, SessionRecord, Store, UserRecord } from '../store/store.js';
+import type {
+  ClientRecord,
+  RefreshTokenRecord,
+  RefreshTokenState,
+  SessionRecord,
+  Store,
+  UserRecord,
+} from '../store/store.js';
 import {
   type AccessTokenClaims,
   decodeAccessToken,
@@ -543,12 +550,18 @@ export function createTokenService(options: TokenServiceOptions) {
       return found.state.session;
     },
 
-    /** The session a refresh token belongs to, when the token is genuine (any generation). */
-    async sessionOfRefreshToken(
+    /**
+     * What a genuine refresh token (any generation) refers to: its row, its
+     * session, and whether it would refresh now (the session's current token,
+     * session alive). Null for unknown, garbage or forged tokens.
+     */
+    async refreshTokenInfo(
       refreshToken: unknown,
-    ): Promise<{ session: SessionRecord; current: boolean } | null> {
+    ): Promise<{ session: SessionRecord; token: RefreshTokenRecord; active: boolean } | null> {
       const found = await findOwnedState(refreshToken);
-      return found ? { session: found.state.session, current: found.state.token.usedAt === null } : null;
+      if (!found) return null;
+      const { session, token } = found.state;
+      return { session, token, active: token.usedAt === null && liveness(session, now()) === null };
     },
 
     /**
