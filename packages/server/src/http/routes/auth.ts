@@ -190,14 +190,18 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
       } else if (fromCookie !== undefined) {
         assertCsrfProof(request, origins);
         await service.revokeRefreshToken(fromCookie, 'logout');
-      } else if (bearerToken(request) !== null) {
-        // An expired but genuine access token may still end its own session.
-        const token = bearerToken(request)!;
-        const auth = await service.authenticate(token, { checkSession: false }).catch(() => null);
-        if (!auth) throw new BatonError('invalid_token', 'The access token is invalid');
-        await service.revokeSession(auth.claims.sid, 'logout');
       } else {
-        throw new BatonError('invalid_request', 'Send the refresh token (body or cookie) or an access token');
+        const accessToken = bearerToken(request);
+        if (accessToken === null) {
+          throw new BatonError(
+            'invalid_request',
+            'Send the refresh token (body or cookie) or an access token',
+          );
+        }
+        // A genuine access token ends its own session, even one already ended (logout is idempotent);
+        // a bad one is `invalid_token`, and a store failure stays a server error, not a 401.
+        const auth = await service.authenticate(accessToken, { checkSession: false });
+        await service.revokeSession(auth.claims.sid, 'logout');
       }
       clearRefreshCookie(reply);
       return reply.code(204).headers(NO_STORE).send();
