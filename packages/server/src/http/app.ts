@@ -10,8 +10,8 @@ import { resolveServerOptions, type ServerOptions } from './options.js';
 import { createLimits } from './rate-limits.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { registerHealthRoutes } from './routes/health.js';
+import { registerLegacyRefreshRoute } from './routes/legacy-refresh.js';
 import { registerOAuthRoutes } from './routes/oauth.js';
-import { registerSeedRoutes } from './routes/seed.js';
 import { registerWebRoutes } from './routes/web.js';
 import { registerWellKnownRoutes } from './routes/well-known.js';
 
@@ -218,7 +218,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
 
   const ctx: RouteContext = { service, options: opts, limits, metrics };
   registerAuthRoutes(app, ctx);
-  registerSeedRoutes(app, ctx);
+  registerLegacyRefreshRoute(app, ctx);
   registerOAuthRoutes(app, ctx);
   registerWellKnownRoutes(app, ctx);
   registerHealthRoutes(app, ctx);
