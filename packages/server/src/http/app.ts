@@ -83,6 +83,7 @@ const serializers = {
 export async function createServer(options: ServerOptions): Promise<FastifyInstance> {
   const opts = resolveServerOptions(options);
   const metrics = createMetrics();
+  const limits = createLimits(opts.limits, opts.redis);
   const service = createTokenService({
     store: opts.store,
     issuer: opts.issuer,
@@ -93,9 +94,9 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     ...(opts.reuseGrace !== undefined ? { reuseGrace: opts.reuseGrace } : {}),
     ...(opts.now ? { now: opts.now } : {}),
     onEvent: (e) => metrics.observe(e),
+    limiter: limits,
   });
   await service.init();
-  const limits = createLimits(opts.limits, opts.redis);
 
   const logger: FastifyServerOptions['logger'] =
     opts.logger === false
