@@ -14,7 +14,7 @@ import {
 } from '../cookies.js';
 import type { RouteErrorConfig } from '../errors.js';
 
-const config: RouteErrorConfig = { invalidGrantStatus: 401 };
+const config: RouteErrorConfig = { surface: 'auth' };
 
 const email = { type: 'string', minLength: 1, maxLength: 320 } as const;
 const password = { type: 'string', maxLength: 4096 } as const;

@@ -4,7 +4,7 @@ import { NO_STORE, type RouteContext } from '../context.js';
 import { assertSameSiteRequest } from '../cookies.js';
 import type { RouteErrorConfig } from '../errors.js';
 
-const config: RouteErrorConfig = { invalidGrantStatus: 401, seedShape: true };
+const config: RouteErrorConfig = { surface: 'legacy' };
 
 /**
  * The legacy tutorial route: `POST /api/v1/users/refresh-token` is the route

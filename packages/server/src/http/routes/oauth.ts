@@ -1,33 +1,17 @@
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuthenticatedClient } from '../../core/clients.js';
 import { BatonError } from '../../core/errors.js';
 import type { FormBody } from '../body-parsers.js';
 import { readClientCredentials } from '../client-auth.js';
 import { NO_STORE, type RouteContext } from '../context.js';
-import { type RouteErrorConfig, sendError, toBatonError } from '../errors.js';
+import type { RouteErrorConfig } from '../errors.js';
 
-/** `/oauth/*` follows the RFCs: `invalid_grant` is a 400 here (RFC 6749 §5.2), not the seed's 401. */
-const config: RouteErrorConfig = { invalidGrantStatus: 400 };
+/** `/oauth/*` follows the RFCs: `invalid_grant` is a 400 here (RFC 6749 §5.2), and there is no 415. */
+const config: RouteErrorConfig = { surface: 'oauth' };
 
 const FORM = /^application\/x-www-form-urlencoded\s*(;|$)/i;
 
 const invalidRequest = (description: string) => new BatonError('invalid_request', description);
-
-/**
- * Every `/oauth/*` error leaves through the one error handler; only a body
- * of the wrong media type is renamed, because RFC 6749 §5.2 has no 415:
- * a request that is not form-encoded is an `invalid_request`.
- */
-function oauthErrorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const e = toBatonError(err);
-  return sendError(
-    e.code === 'unsupported_media_type'
-      ? invalidRequest('The body must be application/x-www-form-urlencoded')
-      : e,
-    request,
-    reply,
-  );
-}
 
 /**
  * The parameters of a form-encoded OAuth request, by name. Only the named
@@ -81,7 +65,7 @@ async function requireClient(
  */
 export function registerOAuthRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { service } = ctx;
-  const routeOptions = { config, errorHandler: oauthErrorHandler };
+  const routeOptions = { config };
 
   /**
    * `POST /oauth/token` with `grant_type=refresh_token`: the same rotation
