@@ -1,3 +1,5 @@
+import type { Clock } from '../core/clock.js';
+import { createTokenService, type TokenService, type TokenServiceEvent } from '../core/token-service.js';
 import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
 import { ConfigError, flagsToEnv, loadServeConfig, type ServeConfig } from './config.js';
@@ -78,6 +80,36 @@ export async function withStore<T>(databaseUrl: string, fn: (store: Store) => Pr
   } finally {
     await store.close();
   }
+}
+
+/**
+ * Runs an admin command through core, as the server would: the same token
+ * service over the configured database (not initialised: an admin command
+ * creates no signing key or client behind the operator's back), so every
+ * revocation goes through the same rules and reports the same events.
+ */
+export function withService<T>(
+  config: ServeConfig,
+  now: Clock,
+  fn: (service: TokenService) => Promise<T>,
+  onEvent?: (event: TokenServiceEvent) => void,
+): Promise<T> {
+  const s = config.server;
+  return withStore(config.databaseUrl, (store) =>
+    fn(
+      createTokenService({
+        store,
+        issuer: s.issuer,
+        ...(s.accessTtl !== undefined ? { accessTtl: s.accessTtl } : {}),
+        ...(s.refreshIdleTtl !== undefined ? { refreshIdleTtl: s.refreshIdleTtl } : {}),
+        ...(s.sessionMaxTtl !== undefined ? { sessionMaxTtl: s.sessionMaxTtl } : {}),
+        ...(s.reuseGrace !== undefined ? { reuseGrace: s.reuseGrace } : {}),
+        ...(s.signingAlg !== undefined ? { signingAlg: s.signingAlg } : {}),
+        now,
+        ...(onEvent ? { onEvent } : {}),
+      }),
+    ),
+  );
 }
 
 /** An admin command line, parsed: its subcommand, the remaining positionals, its flags and the configuration. */

@@ -1,8 +1,7 @@
-import { createClient } from '../core/clients.js';
 import { BatonError } from '../core/errors.js';
 import { DEFAULT_CLIENT_ID } from '../core/token-service.js';
 import type { ClientRecord } from '../store/store.js';
-import { listFlag, type Output, parseAdminCommand, stringFlag, withStore } from './args.js';
+import { listFlag, type Output, parseAdminCommand, stringFlag, withService } from './args.js';
 import { ConfigError, parseDuration } from './config.js';
 
 const USAGE = `Usage: baton clients <create|list|delete> [...]
@@ -53,12 +52,12 @@ export async function runClients(
   args: readonly string[],
   env: Record<string, string | undefined>,
   out: Output,
+  now: () => number = Date.now,
 ): Promise<void> {
   const command = parseAdminCommand(args, SPEC, USAGE, env, out);
   if (!command) return;
   const { parsed, sub, rest, config } = command;
-  return withStore(config.databaseUrl, async (store) => {
-    const now = Date.now();
+  return withService(config, now, async (service) => {
     if (sub === 'create') {
       if (rest.length > 0) throw new ConfigError(`Unexpected argument "${rest[0]}"`);
       const type = stringFlag(parsed, 'type') ?? 'confidential';
@@ -70,21 +69,17 @@ export async function runClients(
       };
       const id = stringFlag(parsed, 'id');
       const name = stringFlag(parsed, 'name');
-      const { client, secret } = await createClient(
-        store,
-        {
-          ...(id !== undefined ? { id } : {}),
-          ...(name !== undefined ? { name } : {}),
-          type,
-          allowedScopes: listFlag(parsed, 'scope'),
-          allowedOrigins: listFlag(parsed, 'origin'),
-          audience: stringFlag(parsed, 'audience') ?? null,
-          accessTtl: ttl('access-ttl'),
-          refreshIdleTtl: ttl('refresh-idle-ttl'),
-          sessionMaxTtl: ttl('session-max-ttl'),
-        },
-        now,
-      );
+      const { client, secret } = await service.clients.create({
+        ...(id !== undefined ? { id } : {}),
+        ...(name !== undefined ? { name } : {}),
+        type,
+        allowedScopes: listFlag(parsed, 'scope'),
+        allowedOrigins: listFlag(parsed, 'origin'),
+        audience: stringFlag(parsed, 'audience') ?? null,
+        accessTtl: ttl('access-ttl'),
+        refreshIdleTtl: ttl('refresh-idle-ttl'),
+        sessionMaxTtl: ttl('session-max-ttl'),
+      });
       out(`Created ${client.type} client\n`);
       out(`client_id: ${client.id}\n`);
       if (secret !== null) {
@@ -96,7 +91,7 @@ export async function runClients(
     }
     if (sub === 'list') {
       if (rest.length > 0) throw new ConfigError(`Unexpected argument "${rest[0]}"`);
-      for (const c of await store.listClients()) out(describe(c));
+      for (const c of await service.clients.list()) out(describe(c));
       return;
     }
     if (sub === 'delete') {
@@ -106,7 +101,7 @@ export async function runClients(
         throw new ConfigError(
           `The default client "${DEFAULT_CLIENT_ID}" cannot be deleted (it is recreated on start)`,
         );
-      if (!(await store.deleteClient(id, now))) throw new BatonError('not_found', 'No client with this id');
+      if (!(await service.clients.delete(id))) throw new BatonError('not_found', 'No client with this id');
       out(`Deleted client ${id}; its sessions are revoked\n`);
       return;
     }

@@ -1,13 +1,5 @@
-import {
-  describeSigningKeys,
-  JWKS_MAX_AGE_SECONDS,
-  maxAccessTokenLifetime,
-  pruneSigningKeys,
-  publishedUntil,
-  retireSigningKey,
-  rotateSigningKey,
-} from '../core/signing-keys.js';
-import { type Output, parseAdminCommand, stringFlag, withStore } from './args.js';
+import { JWKS_MAX_AGE_SECONDS, publishedUntil } from '../core/signing-keys.js';
+import { type Output, parseAdminCommand, stringFlag, withService } from './args.js';
 import { ConfigError, parseDuration } from './config.js';
 
 const USAGE = `Usage: baton keys <list|rotate|retire> [...]
@@ -45,18 +37,18 @@ export async function runKeys(
   const command = parseAdminCommand(args, SPEC, USAGE, env, out);
   if (!command) return;
   const { parsed, sub, rest, config } = command;
-  return withStore(config.databaseUrl, async (store) => {
+  return withService(config, now, async ({ signingKeys }) => {
     const t = now();
-    const lifetime = await maxAccessTokenLifetime(store, config.server.accessTtl ?? 900_000);
+    const lifetime = await signingKeys.maxTokenLifetime();
     const prune = async () => {
-      const deleted = await pruneSigningKeys(store, t, lifetime);
+      const deleted = await signingKeys.prune(t, lifetime);
       if (deleted > 0) out(`Deleted ${deleted} expired key(s): every token they signed has expired\n`);
     };
 
     if (sub === 'list') {
       if (rest.length > 0) throw new ConfigError(`Unexpected argument "${rest[0]}"`);
       out('kid                                          alg    state    activates                 retires\n');
-      for (const k of describeSigningKeys(await store.listSigningKeys(), t, lifetime)) {
+      for (const k of await signingKeys.list(t, lifetime)) {
         out(
           `${k.kid.padEnd(44)} ${k.alg.padEnd(6)} ${k.state.padEnd(8)} ${iso(k.activatesAt).padEnd(25)} ${iso(k.retiredAt)}\n`,
         );
@@ -69,7 +61,7 @@ export async function runKeys(
       const activateInText = stringFlag(parsed, 'activate-in');
       if (parsed.flags.now === true && activateInText !== undefined)
         throw new ConfigError('Use either --now or --activate-in');
-      const hasKeys = (await store.listSigningKeys()).length > 0;
+      const hasKeys = await signingKeys.hasKeys();
       // Verifiers may hold a JWKS fetched just before the slowest instance reloaded: wait out both.
       const propagation = JWKS_MAX_AGE_SECONDS * 1000 + (config.server.keyPollInterval ?? 60_000);
       const activateIn =
@@ -78,11 +70,7 @@ export async function runKeys(
           : activateInText !== undefined
             ? parseDuration(activateInText, '--activate-in')
             : propagation;
-      const { key, retiring } = await rotateSigningKey(store, {
-        alg: config.server.signingAlg ?? 'ES256',
-        now: t,
-        activateIn,
-      });
+      const { key, retiring } = await signingKeys.rotate(t, activateIn);
       out(`Added key ${key.kid} (${key.alg}); it signs from ${iso(key.activatesAt)}\n`);
       for (const kid of retiring) out(`Key ${kid} retires at ${iso(key.activatesAt)}\n`);
       if (activateIn > 0 && activateIn < propagation)
@@ -96,7 +84,7 @@ export async function runKeys(
     if (sub === 'retire') {
       const [kid, ...extra] = rest;
       if (kid === undefined || extra.length > 0) throw new ConfigError('Usage: baton keys retire KID');
-      const retired = await retireSigningKey(store, kid, t);
+      const retired = await signingKeys.retire(kid, t);
       out(
         `Retired key ${kid}: it signs no more and stays published until ${iso(publishedUntil(retired, lifetime))}\n`,
       );

@@ -1,7 +1,7 @@
 import { BatonError } from '../core/errors.js';
-import { type Output, parseAdminCommand, withStore } from './args.js';
+import type { TokenServiceEvent } from '../core/token-service.js';
+import { type Output, parseAdminCommand, withService } from './args.js';
 import { ConfigError } from './config.js';
-import { findUser } from './users.js';
 
 const USAGE = `Usage: baton sessions <list|revoke|revoke-all> [...]
 
@@ -25,6 +25,7 @@ export async function runSessions(
   env: Record<string, string | undefined>,
   out: Output,
   now: () => number = Date.now,
+  onEvent?: (event: TokenServiceEvent) => void,
 ): Promise<void> {
   const command = parseAdminCommand(args, SPEC, USAGE, env, out);
   if (!command) return;
@@ -32,35 +33,39 @@ export async function runSessions(
   const [ref, ...extra] = rest;
   if (ref === undefined || extra.length > 0)
     throw new ConfigError(`Usage: baton sessions ${sub} ${sub === 'revoke' ? 'SESSION_ID' : 'USER'}`);
-  return withStore(config.databaseUrl, async (store) => {
-    const t = now();
-    if (sub === 'list') {
-      const user = await findUser(store, ref);
-      out(
-        'id                          client           created                   last used                 ip\n',
-      );
-      for (const s of await store.listActiveSessions(user.id, t)) {
+  return withService(
+    config,
+    now,
+    async (service) => {
+      if (sub === 'list') {
+        const user = await service.findUser(ref);
         out(
-          `${s.id.padEnd(27)} ${s.clientId.padEnd(16)} ${iso(s.createdAt).padEnd(25)} ${iso(s.lastUsedAt).padEnd(25)} ${s.ip ?? '-'}\n`,
+          'id                          client           created                   last used                 ip\n',
         );
+        for (const s of await service.listSessions(user.id)) {
+          out(
+            `${s.id.padEnd(27)} ${s.clientId.padEnd(16)} ${iso(s.createdAt).padEnd(25)} ${iso(s.lastUsedAt).padEnd(25)} ${s.ip ?? '-'}\n`,
+          );
+        }
+        return;
       }
-      return;
-    }
-    if (sub === 'revoke') {
-      if (!(await store.revokeSession({ sessionId: ref, reason: 'admin', now: t }))) {
-        throw new BatonError('not_found', 'No live session with this id');
+      if (sub === 'revoke') {
+        if (!(await service.revokeSession(ref, 'admin'))) {
+          throw new BatonError('not_found', 'No live session with this id');
+        }
+        out(`Revoked session ${ref}\n`);
+        return;
       }
-      out(`Revoked session ${ref}\n`);
-      return;
-    }
-    if (sub === 'revoke-all') {
-      const user = await findUser(store, ref);
-      const count = await store.revokeUserSessions({ userId: user.id, reason: 'admin', now: t });
-      out(`Revoked ${count} session(s) of ${user.email}\n`);
-      return;
-    }
-    throw new ConfigError(`Unknown sessions command "${sub}"\n\n${USAGE}`);
-  });
+      if (sub === 'revoke-all') {
+        const user = await service.findUser(ref);
+        const count = await service.logoutAll(user.id, 'admin');
+        out(`Revoked ${count} session(s) of ${user.email}\n`);
+        return;
+      }
+      throw new ConfigError(`Unknown sessions command "${sub}"\n\n${USAGE}`);
+    },
+    onEvent,
+  );
 }
 
 /** The `baton sessions` command, writing to stdout. */

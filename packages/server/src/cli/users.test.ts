@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ISSUER, refresh, signUp, type TestClock, tempStore, testClock } from '../../test/helpers.js';
 import { isBatonError } from '../core/errors.js';
+import type { TokenServiceEvent } from '../core/token-service.js';
 import { createServer } from '../http/app.js';
 import type { Store } from '../store/store.js';
 import { runSessions } from './sessions.js';
@@ -79,6 +80,29 @@ describe('baton users and baton sessions (in-process server on the same database
     const c = await signUp(app);
     expect(await cli(runSessions, 'revoke-all', 'ada@example.com')).toMatch(/Revoked 2 session\(s\)/);
     expect((await refresh(app, c.refresh_token)).statusCode).toBe(401);
+  });
+
+  it('admin revocations and disabling go through core: each reports session_revoked', async () => {
+    const a = await signUp(app);
+    await signUp(app);
+    const events: TokenServiceEvent[] = [];
+    const run = async (command: typeof runUsers, ...args: string[]) =>
+      command(
+        [...args, '--database-url', `sqlite:${file}`],
+        {},
+        () => {},
+        clock,
+        (e) => events.push(e),
+      );
+    await run(runSessions, 'revoke', a.session_id);
+    await run(runSessions, 'revoke-all', 'ada@example.com');
+    await signUp(app);
+    await run(runUsers, 'disable', 'ada@example.com');
+    expect(events.filter((e) => e.kind === 'session_revoked')).toEqual([
+      { kind: 'session_revoked', reason: 'admin', sessionId: a.session_id, count: 1 },
+      expect.objectContaining({ kind: 'session_revoked', reason: 'admin', count: 1 }),
+      expect.objectContaining({ kind: 'session_revoked', reason: 'user_disabled', count: 1 }),
+    ]);
   });
 
   it('unknown users and sessions are not_found; missing arguments are usage errors', async () => {

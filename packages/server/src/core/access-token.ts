@@ -175,8 +175,7 @@ export function verifyAccessToken(
   }
   if (typeof claims.exp !== 'number' || !Number.isFinite(claims.exp))
     throw invalid('The access token has no expiry');
-  // RFC 7519 §4.1.4: the current time must be *before* exp; the leeway only moves that edge
-  // (the same rule as @baton/verify, so both verifiers refuse a token at the same instant).
+  // RFC 7519 §4.1.4: the current time must be *before* exp; the leeway only moves that edge.
   if (nowSec >= claims.exp + leeway) throw invalid('The access token has expired');
   if (claims.nbf !== undefined && (typeof claims.nbf !== 'number' || claims.nbf > nowSec + leeway)) {
     throw invalid('The access token is not valid yet');

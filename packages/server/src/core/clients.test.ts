@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempStore } from '../../test/helpers.js';
 import type { Store } from '../store/store.js';
 import {
+  AuthenticatedClient,
   authenticateClient,
   CLIENT_SECRET_PREFIX,
   clientSecretMatches,
@@ -140,6 +141,13 @@ describe('stored clients', () => {
       expect((await authenticateClient(find, { clientId: 'app', secret: null, method: 'none' })).id).toBe(
         'app',
       );
+    });
+
+    it('an AuthenticatedClient comes only from authenticateClient', async () => {
+      const real = await authenticateClient(find, { clientId: 'app', secret: null, method: 'none' });
+      expect(real).toBeInstanceOf(AuthenticatedClient);
+      const Forged = AuthenticatedClient as unknown as new (...args: unknown[]) => unknown;
+      expect(() => new Forged(Symbol('authenticated-client'), real.record, 'none')).toThrow(TypeError);
     });
 
     it('refuses every other combination with invalid_client', async () => {

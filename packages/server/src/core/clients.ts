@@ -50,6 +50,40 @@ export function clientSecretMatches(presented: string, storedHash: string | null
   return expected.length === actual.length && timingSafeEqual(expected, actual) && storedHash !== null;
 }
 
+const MINT = Symbol('authenticated-client');
+
+/**
+ * A client that passed {@link authenticateClient}: a confidential client
+ * that proved its secret, or a public client that named itself (it has no
+ * secret to prove, RFC 6749 §2.1). Only `authenticateClient` can make one:
+ * the constructor wants a module-private symbol and the private field makes
+ * the type nominal, so a look-alike object does not type-check, and a core
+ * function that takes one knows the check really ran.
+ * @see RFC 6749 §2.3
+ */
+export class AuthenticatedClient {
+  readonly #record: ClientRecord;
+  /** How the client authenticated. */
+  readonly method: ClientAuthMethod;
+
+  /** Not for use outside this module: call {@link authenticateClient}. */
+  constructor(mint: symbol, record: ClientRecord, method: ClientAuthMethod) {
+    if (mint !== MINT) throw new TypeError('An AuthenticatedClient is made only by authenticateClient');
+    this.#record = record;
+    this.method = method;
+  }
+
+  /** The client's id. */
+  get id(): string {
+    return this.#record.id;
+  }
+
+  /** The stored client, as it was when it authenticated. */
+  get record(): ClientRecord {
+    return this.#record;
+  }
+}
+
 /**
  * Identifies and authenticates the client of a request. A confidential
  * client must present its secret; a public client must not (it has none,
@@ -61,13 +95,13 @@ export function clientSecretMatches(presented: string, storedHash: string | null
 export async function authenticateClient(
   findClient: (id: string) => Promise<ClientRecord | null>,
   credentials: ClientCredentials,
-): Promise<ClientRecord> {
+): Promise<AuthenticatedClient> {
   const client = await findClient(credentials.clientId);
   if (credentials.secret !== null) {
     const ok = clientSecretMatches(credentials.secret, client?.secretHash ?? null);
     if (!client || !ok || client.type !== 'confidential')
       throw new BatonError('invalid_client', 'Client authentication failed');
-    return client;
+    return new AuthenticatedClient(MINT, client, credentials.method);
   }
   if (!client) throw new BatonError('invalid_client', 'Client authentication failed');
   if (client.type === 'confidential')
@@ -75,7 +109,7 @@ export async function authenticateClient(
       'invalid_client',
       'This client must authenticate (client_secret_basic or client_secret_post)',
     );
-  return client;
+  return new AuthenticatedClient(MINT, client, 'none');
 }
 
 /** Input of {@link createClient}. Durations in milliseconds. */

@@ -19,6 +19,7 @@ export type BatonErrorCode =
   | 'not_found'
   | 'method_not_allowed'
   | 'payload_too_large'
+  | 'headers_too_large'
   | 'unsupported_media_type'
   | 'too_many_requests'
   | 'temporarily_unavailable'

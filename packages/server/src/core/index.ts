@@ -1,5 +1,6 @@
 export { type AccessTokenClaims, signAccessToken, verifyAccessToken } from './access-token.js';
 export {
+  AuthenticatedClient,
   authenticateClient,
   CLIENT_SECRET_PREFIX,
   type ClientAuthMethod,
@@ -11,10 +12,18 @@ export {
 export { type Clock, systemClock } from './clock.js';
 export { DEVICE_TTL_MS, parseDeviceToken } from './device-token.js';
 export { BatonError, type BatonErrorCode, isBatonError } from './errors.js';
-export { type ActiveToken, type IntrospectionResult, introspectToken } from './introspection.js';
+export type { LoginLimiter } from './login-limiter.js';
 export { ARGON2_OPTIONS, hashPassword, verifyPassword } from './passwords.js';
 export { parseRefreshToken } from './refresh-token.js';
-export { type RevocationOutcome, revokeToken } from './revocation.js';
+export type {
+  ActiveToken,
+  InactiveToken,
+  IntrospectionResult,
+  RefreshInput,
+  RefreshTokenInfo,
+  RevocationOutcome,
+  Sessions,
+} from './sessions.js';
 export {
   describeSigningKeys,
   generateSigningKey,
@@ -29,10 +38,13 @@ export {
   type SigningKeyStatus,
 } from './signing-keys.js';
 export {
+  type Accounts,
+  type AdminUser,
   type Authenticated,
   createTokenService,
   DEFAULT_CLIENT_ID,
   type IssuedTokens,
+  type LoginInput,
   type LoginResult,
   normalizeEmail,
   type PublicUser,

@@ -1,17 +1,19 @@
+import { STATUS_CODES } from 'node:http';
 import cookie from '@fastify/cookie';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { BatonError } from '../core/errors.js';
 import { createTokenService, type TokenService } from '../core/token-service.js';
 import { registerBodyParsers } from './body-parsers.js';
-import { NO_STORE, type RouteContext } from './context.js';
+import type { RouteContext } from './context.js';
+import { renderError } from './error-catalogue.js';
 import { sendError } from './errors.js';
 import { createMetrics } from './metrics.js';
 import { resolveServerOptions, type ServerOptions } from './options.js';
 import { createLimits } from './rate-limits.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { registerHealthRoutes } from './routes/health.js';
+import { registerLegacyRefreshRoute } from './routes/legacy-refresh.js';
 import { registerOAuthRoutes } from './routes/oauth.js';
-import { registerSeedRoutes } from './routes/seed.js';
 import { registerWebRoutes } from './routes/web.js';
 import { registerWellKnownRoutes } from './routes/well-known.js';
 
@@ -83,6 +85,7 @@ const serializers = {
 export async function createServer(options: ServerOptions): Promise<FastifyInstance> {
   const opts = resolveServerOptions(options);
   const metrics = createMetrics();
+  const limits = createLimits(opts.limits, opts.redis);
   const service = createTokenService({
     store: opts.store,
     issuer: opts.issuer,
@@ -93,9 +96,9 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     ...(opts.reuseGrace !== undefined ? { reuseGrace: opts.reuseGrace } : {}),
     ...(opts.now ? { now: opts.now } : {}),
     onEvent: (e) => metrics.observe(e),
+    limiter: limits,
   });
   await service.init();
-  const limits = createLimits(opts.limits, opts.redis);
 
   const logger: FastifyServerOptions['logger'] =
     opts.logger === false
@@ -127,23 +130,22 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     clientErrorHandler(err, socket) {
       if ((err as { code?: string }).code === 'ECONNRESET' || socket.destroyed) return;
       const tooLarge = (err as { code?: string }).code === 'HPE_HEADER_OVERFLOW';
-      const status = tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
-      const body = JSON.stringify({
-        error: 'invalid_request',
-        error_description: tooLarge ? 'The request headers are too large' : 'The request is malformed',
-      });
-      // The same headers as every other error: this may be the answer to a token request (RFC 6749 §5.2).
-      const headers = {
-        'content-type': 'application/json; charset=utf-8',
-        'content-length': String(Buffer.byteLength(body)),
-        ...NO_STORE,
+      const { status, headers, body } = renderError(
+        tooLarge
+          ? new BatonError('headers_too_large', 'The request headers are too large')
+          : new BatonError('invalid_request', 'The request is malformed'),
+      );
+      const text = JSON.stringify(body);
+      const all = {
+        ...headers,
+        'content-length': String(Buffer.byteLength(text)),
         'x-content-type-options': 'nosniff',
         connection: 'close',
       };
-      const head = Object.entries(headers)
+      const head = Object.entries(all)
         .map(([name, value]) => `${name}: ${value}\r\n`)
         .join('');
-      if (socket.writable) socket.write(`HTTP/1.1 ${status}\r\n${head}\r\n${body}`);
+      if (socket.writable) socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${head}\r\n${text}`);
       socket.destroy();
     },
   });
@@ -218,7 +220,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
 
   const ctx: RouteContext = { service, options: opts, limits, metrics };
   registerAuthRoutes(app, ctx);
-  registerSeedRoutes(app, ctx);
+  registerLegacyRefreshRoute(app, ctx);
   registerOAuthRoutes(app, ctx);
   registerWellKnownRoutes(app, ctx);
   registerHealthRoutes(app, ctx);

@@ -1,28 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { BatonError, type BatonErrorCode } from '../core/errors.js';
-
-const STATUS: Record<BatonErrorCode, number> = {
-  invalid_request: 400,
-  invalid_client: 401,
-  invalid_grant: 400,
-  unauthorized_client: 400,
-  unsupported_grant_type: 400,
-  unsupported_token_type: 400,
-  invalid_scope: 400,
-  invalid_token: 401,
-  unauthorized: 401,
-  insufficient_scope: 403,
-  access_denied: 403,
-  invalid_credentials: 401,
-  email_taken: 409,
-  not_found: 404,
-  method_not_allowed: 405,
-  payload_too_large: 413,
-  unsupported_media_type: 415,
-  too_many_requests: 429,
-  temporarily_unavailable: 503,
-  server_error: 500,
-};
+import { type ErrorSurface, renderError } from './error-catalogue.js';
 
 /** Fastify's own error codes that are the client's fault, mapped to ours. */
 const FASTIFY_CODES: Record<string, [BatonErrorCode, string]> = {
@@ -35,12 +13,10 @@ const FASTIFY_CODES: Record<string, [BatonErrorCode, string]> = {
   FST_ERR_ASYNC_CONSTRAINT: ['invalid_request', 'The request is malformed'],
 };
 
-/** Per-route switches read by the error handler (`config` of a Fastify route). */
+/** What a route declares in its Fastify `config` for the error handler. */
 export interface RouteErrorConfig {
-  /** `invalid_grant` answers 401 on `/auth/*` (as the seed does) but 400 on `/oauth/*` (RFC 6749 §5.2). */
-  invalidGrantStatus?: 400 | 401;
-  /** Adds the seed's `{statusCode, message, success: false}` members for apps migrating from it. */
-  seedShape?: boolean;
+  /** The contract its errors follow (see {@link ErrorSurface}); default `baton`. */
+  surface?: ErrorSurface;
 }
 
 /** Converts anything thrown into a BatonError; unknown failures become a bare `server_error`. */
@@ -64,44 +40,15 @@ export function toBatonError(err: unknown): BatonError {
   return new BatonError('server_error', 'Internal server error', { cause: err });
 }
 
-/** The HTTP status for an error on a given route. */
-export function statusOf(err: BatonError, config: RouteErrorConfig | undefined): number {
-  if (err.code === 'invalid_grant' && config?.invalidGrantStatus) return config.invalidGrantStatus;
-  return STATUS[err.code];
-}
-
 /**
- * The one error handler: every error leaves as `{error, error_description}`
- * with the status and headers its code implies (RFC 6749 §5.2, RFC 6750 §3.1).
+ * The one error handler: every error leaves as the catalogue renders it for
+ * the route's surface (`{error, error_description}`, status, headers).
+ * @see RFC 6749 §5.2, RFC 6750 §3.1
  */
 export function sendError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const e = toBatonError(err);
   const config = request.routeOptions?.config as RouteErrorConfig | undefined;
-  const status = statusOf(e, config);
-  if (status >= 500) request.log.error({ err: e.cause ?? e }, 'request failed');
-  reply.code(status);
-  reply.header('content-type', 'application/json; charset=utf-8');
-  reply.header('cache-control', 'no-store');
-  reply.header('pragma', 'no-cache');
-  if (e.code === 'invalid_token') {
-    reply.header(
-      'www-authenticate',
-      `Bearer realm="baton", error="invalid_token", error_description="${e.message.replaceAll('"', "'")}"`,
-    );
-  } else if (e.code === 'invalid_client') {
-    // RFC 6749 §5.2: a 401 for client authentication names the scheme the client should use.
-    reply.header('www-authenticate', 'Basic realm="baton"');
-  } else if (e.code === 'unauthorized') {
-    reply.header('www-authenticate', 'Bearer realm="baton"');
-  } else if (e.code === 'insufficient_scope') {
-    reply.header('www-authenticate', `Bearer realm="baton", error="insufficient_scope"`);
-  }
-  if (e.retryAfter !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(e.retryAfter))));
-  const body: Record<string, unknown> = {
-    error: e.code,
-    error_description: status >= 500 ? 'Internal server error' : e.message,
-  };
-  if (config?.seedShape)
-    Object.assign(body, { statusCode: status, message: body.error_description, success: false });
-  return reply.send(body);
+  const rendered = renderError(e, config?.surface);
+  if (rendered.status >= 500) request.log.error({ err: e.cause ?? e }, 'request failed');
+  return reply.code(rendered.status).headers(rendered.headers).send(rendered.body);
 }

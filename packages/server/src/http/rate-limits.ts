@@ -6,6 +6,7 @@ import {
   RateLimiterRes,
 } from 'rate-limiter-flexible';
 import { BatonError } from '../core/errors.js';
+import type { LoginLimiter } from '../core/login-limiter.js';
 
 /** Limit settings; `null` switches a limit off (benchmarks). */
 export interface LimitSettings {
@@ -15,20 +16,13 @@ export interface LimitSettings {
   requestsPerIpPerMinute: number | null;
 }
 
-/** The limits a request path consults. */
-export interface Limits {
+/**
+ * The limits a request path consults: the per-IP request budget, and the
+ * login-failure counts core's login policy keeps through {@link LoginLimiter}.
+ */
+export interface Limits extends LoginLimiter {
   /** Counts one request from `ip`; throws 429 past the limit. */
   hit(ip: string): Promise<void>;
-  /**
-   * Throws 429 while `account` (or `ip`) has too many recent login failures.
-   * With `device` (the id of a device that logged in to this account before)
-   * the device's own count replaces the account's.
-   */
-  assertLoginAllowed(account: string, ip: string, device?: string): Promise<void>;
-  /** Records a failed login for `account` (or `device`, as above) and `ip`. */
-  loginFailed(account: string, ip: string, device?: string): Promise<void>;
-  /** Forgets the failures of `account` (or only of `device`) after a success. */
-  loginSucceeded(account: string, device?: string): Promise<void>;
 }
 
 const FAILURE_WINDOW_S = 15 * 60;

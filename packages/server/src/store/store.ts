@@ -121,7 +121,11 @@ export interface TrustedDeviceRecord {
   lastUsedAt: number;
 }
 
-/** A security-relevant happening, kept for audit. */
+/**
+ * A security-relevant happening, kept for audit. Core writes
+ * `refresh_token_reuse` and `password_changed` today; the other types are
+ * reserved in the schema and never written yet.
+ */
 export interface SecurityEventRecord {
   type: 'refresh_token_reuse' | 'login_failed' | 'login_succeeded' | 'password_changed' | 'session_revoked';
   at: number;

@@ -1,5 +1,4 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { authenticateClient } from '../../core/clients.js';
 import { DEVICE_TTL_MS } from '../../core/device-token.js';
 import { BatonError } from '../../core/errors.js';
 import type { SessionRecord } from '../../store/store.js';
@@ -15,7 +14,7 @@ import {
 } from '../cookies.js';
 import type { RouteErrorConfig } from '../errors.js';
 
-const config: RouteErrorConfig = { invalidGrantStatus: 401 };
+const config: RouteErrorConfig = { surface: 'auth' };
 
 const email = { type: 'string', minLength: 1, maxLength: 320 } as const;
 const password = { type: 'string', maxLength: 4096 } as const;
@@ -39,12 +38,12 @@ function cookieToken(request: FastifyRequest): string | undefined {
 
 /** The `/auth/*` routes: the first-party API of DESIGN.md. */
 export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): void {
-  const { service, limits, options } = ctx;
+  const { service, options } = ctx;
   const origins = options.allowedOrigins;
 
   async function originsFor(clientId: string | undefined): Promise<readonly string[]> {
     if (clientId === undefined) return origins;
-    const client = await service.findClient(clientId);
+    const client = await service.clients.find(clientId);
     return client && client.allowedOrigins.length > 0 ? [...origins, ...client.allowedOrigins] : origins;
   }
 
@@ -103,43 +102,26 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
         authorization !== undefined && /^Basic(\s|$)/i.test(authorization) ? authorization : undefined,
         { client_id: body.client_id, client_secret: body.client_secret },
       );
-      let clientId = body.client_id;
-      let clientAuthenticated = false;
-      if (credentials !== null && credentials.secret !== null) {
-        clientId = (await authenticateClient((id) => options.store.findClient(id), credentials)).id;
-        clientAuthenticated = true;
-        if (cookieMode)
-          throw new BatonError('invalid_request', 'Cookie mode is for browser apps (public clients)');
-      }
+      // Only credentials with a secret authenticate here: a public client just names itself (client_id).
+      const client =
+        credentials !== null && credentials.secret !== null
+          ? await service.clients.authenticate(credentials)
+          : undefined;
+      if (client !== undefined && cookieMode)
+        throw new BatonError('invalid_request', 'Cookie mode is for browser apps (public clients)');
+      const clientId = client?.id ?? body.client_id;
       if (cookieMode) assertCsrfProof(request, await originsFor(clientId));
-      const account = body.email.trim().toLowerCase();
-      // A device that logged in to this very account before is counted on its
-      // own bucket, so an attacker's failures cannot lock its owner out. Looked
-      // up by the token's id, then compared with the email typed: a device of
-      // another account, or a made-up token, changes nothing, whether or not
-      // the account exists. No token, no query. The body wins over the cookie.
-      const presented = body.device_token ?? request.cookies[DEVICE_COOKIE];
-      const found = presented === undefined ? null : await service.findTrustedDevice(presented);
-      const device = found !== null && found.email === account ? found : null;
-      await limits.assertLoginAllowed(account, request.ip, device?.id);
-      let tokens: Awaited<ReturnType<typeof service.login>>;
-      try {
-        tokens = await service.login({
-          email: body.email,
-          password: body.password,
-          ...(clientId !== undefined ? { clientId } : {}),
-          clientAuthenticated,
-          ...(body.scope !== undefined ? { scope: body.scope } : {}),
-          userAgent: request.headers['user-agent'] ?? null,
-          ip: request.ip,
-          device,
-        });
-      } catch (err) {
-        if (err instanceof BatonError && err.code === 'invalid_credentials')
-          await limits.loginFailed(account, request.ip, device?.id);
-        throw err;
-      }
-      await limits.loginSucceeded(account, device?.id);
+      // The body's device token wins over the cookie; core decides whether it counts.
+      const tokens = await service.login({
+        email: body.email,
+        password: body.password,
+        ...(client !== undefined ? { client } : {}),
+        ...(body.client_id !== undefined ? { clientId: body.client_id } : {}),
+        ...(body.scope !== undefined ? { scope: body.scope } : {}),
+        deviceToken: body.device_token ?? request.cookies[DEVICE_COOKIE],
+        userAgent: request.headers['user-agent'] ?? null,
+        ip: request.ip,
+      });
       if (cookieMode) setRefreshCookie(reply, tokens.refreshToken, tokens.refreshExpiresAt, service.now());
       setDeviceCookie(reply, tokens.deviceToken, DEVICE_TTL_MS);
       // In cookie mode the page never reads a long-lived secret: the device token travels only in its cookie.
@@ -186,10 +168,10 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
       const fromBody = request.body?.refresh_token;
       const fromCookie = fromBody === undefined ? cookieToken(request) : undefined;
       if (fromBody !== undefined) {
-        await service.revokeRefreshToken(fromBody, 'logout');
+        await service.revokeRefreshToken(fromBody);
       } else if (fromCookie !== undefined) {
         assertCsrfProof(request, origins);
-        await service.revokeRefreshToken(fromCookie, 'logout');
+        await service.revokeRefreshToken(fromCookie);
       } else {
         const accessToken = bearerToken(request);
         if (accessToken === null) {
@@ -249,21 +231,13 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
     },
     async (request, reply) => {
       const auth = await requireAccessToken(ctx, request);
-      // Guessing the current password through a stolen access token is a login attempt like any other.
-      await limits.assertLoginAllowed(auth.claims.sub, request.ip);
-      try {
-        await service.changePassword({
-          userId: auth.claims.sub,
-          sessionId: auth.claims.sid,
-          currentPassword: request.body.current_password,
-          newPassword: request.body.new_password,
-          ip: request.ip,
-        });
-      } catch (err) {
-        if (err instanceof BatonError && err.code === 'access_denied')
-          await limits.loginFailed(auth.claims.sub, request.ip);
-        throw err;
-      }
+      await service.changePassword({
+        userId: auth.claims.sub,
+        sessionId: auth.claims.sid,
+        currentPassword: request.body.current_password,
+        newPassword: request.body.new_password,
+        ip: request.ip,
+      });
       return reply.code(204).headers(NO_STORE).send();
     },
   );

@@ -1,5 +1,4 @@
 import type { FastifyInstance } from 'fastify';
-import { BatonError } from '../../core/errors.js';
 import type { RouteContext } from '../context.js';
 
 /** Liveness, readiness and Prometheus metrics. */
@@ -9,14 +8,8 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: RouteContext): v
   );
 
   app.get('/readyz', async (_request, reply) => {
-    try {
-      await ctx.options.store.ping();
-    } catch (err) {
-      throw new BatonError('temporarily_unavailable', 'The store is not reachable', { cause: err });
-    }
-    return reply
-      .header('cache-control', 'no-store')
-      .send({ status: 'ready', store: ctx.options.store.dialect });
+    const { dialect } = await ctx.service.checkStore();
+    return reply.header('cache-control', 'no-store').send({ status: 'ready', store: dialect });
   });
 
   app.get('/metrics', async (_request, reply) => {

@@ -1,36 +1,17 @@
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { authenticateClient, type ClientCredentials } from '../../core/clients.js';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { AuthenticatedClient } from '../../core/clients.js';
 import { BatonError } from '../../core/errors.js';
-import { introspectToken } from '../../core/introspection.js';
-import { revokeToken } from '../../core/revocation.js';
-import type { ClientRecord } from '../../store/store.js';
 import type { FormBody } from '../body-parsers.js';
 import { readClientCredentials } from '../client-auth.js';
 import { NO_STORE, type RouteContext } from '../context.js';
-import { type RouteErrorConfig, sendError, toBatonError } from '../errors.js';
+import type { RouteErrorConfig } from '../errors.js';
 
-/** `/oauth/*` follows the RFCs: `invalid_grant` is a 400 here (RFC 6749 §5.2), not the seed's 401. */
-const config: RouteErrorConfig = { invalidGrantStatus: 400 };
+/** `/oauth/*` follows the RFCs: `invalid_grant` is a 400 here (RFC 6749 §5.2), and there is no 415. */
+const config: RouteErrorConfig = { surface: 'oauth' };
 
 const FORM = /^application\/x-www-form-urlencoded\s*(;|$)/i;
 
 const invalidRequest = (description: string) => new BatonError('invalid_request', description);
-
-/**
- * Every `/oauth/*` error leaves through the one error handler; only a body
- * of the wrong media type is renamed, because RFC 6749 §5.2 has no 415:
- * a request that is not form-encoded is an `invalid_request`.
- */
-function oauthErrorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const e = toBatonError(err);
-  return sendError(
-    e.code === 'unsupported_media_type'
-      ? invalidRequest('The body must be application/x-www-form-urlencoded')
-      : e,
-    request,
-    reply,
-  );
-}
 
 /**
  * The parameters of a form-encoded OAuth request, by name. Only the named
@@ -66,15 +47,14 @@ async function requireClient(
   ctx: RouteContext,
   request: FastifyRequest,
   params: { client_id?: string; client_secret?: string },
-): Promise<{ client: ClientRecord; credentials: ClientCredentials }> {
+): Promise<AuthenticatedClient> {
   const credentials = readClientCredentials(request.headers.authorization, params);
   if (!credentials)
     throw new BatonError(
       'invalid_client',
       'Identify the client: client_id for a public client, client authentication for a confidential one',
     );
-  const client = await authenticateClient((id) => ctx.options.store.findClient(id), credentials);
-  return { client, credentials };
+  return ctx.service.clients.authenticate(credentials);
 }
 
 /**
@@ -85,8 +65,7 @@ async function requireClient(
  */
 export function registerOAuthRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { service } = ctx;
-  const store = ctx.options.store;
-  const routeOptions = { config, errorHandler: oauthErrorHandler };
+  const routeOptions = { config };
 
   /**
    * `POST /oauth/token` with `grant_type=refresh_token`: the same rotation
@@ -101,11 +80,10 @@ export function registerOAuthRoutes(app: FastifyInstance, ctx: RouteContext): vo
     if (p.grant_type !== 'refresh_token')
       throw new BatonError('unsupported_grant_type', 'Only grant_type=refresh_token is supported');
     if (p.refresh_token === undefined) throw invalidRequest('refresh_token is required');
-    const { client, credentials } = await requireClient(ctx, request, p);
+    const client = await requireClient(ctx, request, p);
     const tokens = await service.refresh({
       refreshToken: p.refresh_token,
-      clientId: client.id,
-      clientAuthenticated: credentials.secret !== null,
+      client,
       ...(p.scope !== undefined ? { scope: p.scope } : {}),
       userAgent: request.headers['user-agent'] ?? null,
       ip: request.ip,
@@ -128,8 +106,8 @@ export function registerOAuthRoutes(app: FastifyInstance, ctx: RouteContext): vo
     reply.headers(NO_STORE);
     const p = readParams(request, ['token', 'token_type_hint', 'client_id', 'client_secret']);
     if (p.token === undefined) throw invalidRequest('token is required');
-    const { client } = await requireClient(ctx, request, p);
-    await revokeToken(service, store, p.token, client.id);
+    const client = await requireClient(ctx, request, p);
+    await service.revokeToken(p.token, client);
     return reply.code(200).send();
   });
 
@@ -145,8 +123,8 @@ export function registerOAuthRoutes(app: FastifyInstance, ctx: RouteContext): vo
     const credentials = readClientCredentials(request.headers.authorization, p);
     if (!credentials || credentials.secret === null)
       throw new BatonError('invalid_client', 'Introspection needs a confidential client’s credentials');
-    await authenticateClient((id) => store.findClient(id), credentials);
+    const client = await service.clients.authenticate(credentials);
     if (p.token === undefined) throw invalidRequest('token is required');
-    return reply.send(await introspectToken(service, store, p.token));
+    return reply.send(await service.introspect(p.token, client));
   });
 }

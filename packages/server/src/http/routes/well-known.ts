@@ -1,5 +1,4 @@
 import type { FastifyInstance } from 'fastify';
-import { supportedScopes } from '../../core/clients.js';
 import { JWKS_MAX_AGE_SECONDS } from '../../core/signing-keys.js';
 import type { RouteContext } from '../context.js';
 
@@ -33,7 +32,7 @@ export function registerWellKnownRoutes(app: FastifyInstance, ctx: RouteContext)
    * @see RFC 8414 §2, §3
    */
   app.get('/.well-known/oauth-authorization-server', async (_request, reply) => {
-    const scopes = await supportedScopes(ctx.options.store);
+    const scopes = await ctx.service.clients.supportedScopes();
     const withSecret = ['client_secret_basic', 'client_secret_post'];
     return reply.header('cache-control', PUBLIC_CACHE).send({
       issuer,

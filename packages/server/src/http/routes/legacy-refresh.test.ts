@@ -3,7 +3,7 @@ import { ISSUER, signUp, type TestApp, testApp } from '../../../test/helpers.js'
 
 const ROUTE = '/api/v1/users/refresh-token';
 
-/** The seed's route, kept for apps migrating from the tutorial controller. */
+/** The legacy tutorial route, kept for apps migrating from the Express+MongoDB tutorial controller. */
 describe('POST /api/v1/users/refresh-token (seed compatibility)', () => {
   let t: TestApp;
   let rt: string;

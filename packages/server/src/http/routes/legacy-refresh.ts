@@ -4,18 +4,19 @@ import { NO_STORE, type RouteContext } from '../context.js';
 import { assertSameSiteRequest } from '../cookies.js';
 import type { RouteErrorConfig } from '../errors.js';
 
-const config: RouteErrorConfig = { invalidGrantStatus: 401, seedShape: true };
+const config: RouteErrorConfig = { surface: 'legacy' };
 
 /**
- * `POST /api/v1/users/refresh-token`: the tutorial controller's route and
- * response shape, for apps migrating from it. Same contract (cookie
+ * The legacy tutorial route: `POST /api/v1/users/refresh-token` is the route
+ * of the Express+MongoDB tutorial controller Baton grew from, kept with its
+ * response shape for apps migrating from it. Same contract (cookie
  * `refreshToken` or body `refreshToken`, no custom header), but on Baton's
  * rotation: one-time tokens, reuse detection, hashed storage. Its cookies
  * are SameSite=Strict and a foreign `Origin` or `Sec-Fetch-Site:
  * cross-site` is refused, which is what stands in for the missing CSRF
  * header.
  */
-export function registerSeedRoutes(app: FastifyInstance, ctx: RouteContext): void {
+export function registerLegacyRefreshRoute(app: FastifyInstance, ctx: RouteContext): void {
   app.post<{ Body: { refreshToken?: string } | undefined }>(
     '/api/v1/users/refresh-token',
     {

@@ -1,0 +1,383 @@
+import type { RefreshTokenRecord, RefreshTokenState, SessionRecord } from '../store/store.js';
+import type { AccessTokens, IssuedTokens } from './access-tokens.js';
+import { type AuthenticatedClient, issuedAudiences } from './clients.js';
+import { toEpochSeconds } from './clock.js';
+import {
+  type CoreContext,
+  invalidGrant,
+  liveness,
+  narrowScope,
+  type RefreshOutcome,
+  type RequestContext,
+} from './context.js';
+import { BatonError, isBatonError } from './errors.js';
+import { deriveSuccessor, newRefreshTokenId, parseRefreshToken, secretMatches } from './refresh-token.js';
+
+/** The answer for anything that is not an active token: exactly this, nothing more. @see RFC 7662 §2.2 */
+export interface InactiveToken {
+  active: false;
+}
+
+/** The members of an active token's introspection answer, as they apply to its kind. @see RFC 7662 §2.2 */
+export interface ActiveToken {
+  active: true;
+  /** `Bearer` for access tokens; absent for refresh tokens (RFC 6749 §5.1 defines access-token types only). */
+  token_type?: 'Bearer';
+  scope?: string;
+  client_id: string;
+  sub: string;
+  /** Expiry (seconds since the epoch). For a refresh token: when its session ends unless used again. */
+  exp: number;
+  iat: number;
+  iss: string;
+  /** Access tokens only. */
+  aud?: string;
+  /** Access tokens only. */
+  jti?: string;
+  /** The session (token family). */
+  sid: string;
+}
+
+/** An introspection answer. @see RFC 7662 §2.2 */
+export type IntrospectionResult = ActiveToken | InactiveToken;
+
+/** What {@link Sessions.revokeToken} did. */
+export type RevocationOutcome = 'revoked' | 'already_revoked' | 'unknown';
+
+/** What a genuine refresh token (any generation) refers to. */
+export interface RefreshTokenInfo {
+  session: SessionRecord;
+  token: RefreshTokenRecord;
+  /** Whether it would refresh now: the session's current token, session alive. */
+  active: boolean;
+}
+
+/** Input of {@link Sessions.refresh}. */
+export interface RefreshInput extends RequestContext {
+  refreshToken: unknown;
+  /** The client that authenticated for this request (`/oauth/token`); none on the first-party routes. */
+  client?: AuthenticatedClient;
+  /** Narrows the new access token's scope. */
+  scope?: string;
+}
+
+/** Sessions: rotation, revocation (by the user, an operator, RFC 7009), introspection. */
+export interface Sessions {
+  /**
+   * Trades a refresh token for a new pair, rotating it.
+   *
+   * 1. unknown, malformed, expired or revoked → `invalid_grant`;
+   * 2. current → mark used, issue the successor;
+   * 3. already used within the grace window, successor unused → the same
+   *    successor again (concurrent tabs do not sign each other out);
+   * 4. otherwise → reuse: revoke the whole session, `invalid_grant`.
+   *
+   * `client`, when the request authenticated one, must be the session's. A
+   * confidential client's session is refreshed only by that client,
+   * authenticated with its secret (RFC 6749 §6: the client MUST
+   * authenticate). `scope` narrows the new access token's scope.
+   * @see RFC 6749 §6, RFC 9700 §4.14.2
+   */
+  refresh(input: RefreshInput): Promise<IssuedTokens & { outcome: RefreshOutcome }>;
+  /** Ends the session a refresh token belongs to (logout). Unknown or garbage tokens are not an error. */
+  revokeRefreshToken(refreshToken: unknown): Promise<void>;
+  /** What a genuine refresh token refers to; null for unknown, garbage or forged tokens. */
+  refreshTokenInfo(refreshToken: unknown): Promise<RefreshTokenInfo | null>;
+  /** Live sessions of a user, newest first. */
+  listSessions(userId: string): Promise<SessionRecord[]>;
+  /** Revokes one of the user's own sessions; `not_found` for anyone else's. */
+  revokeUserSession(userId: string, sessionId: string): Promise<void>;
+  /** Revokes one session by id, whoever owns it (logout by access token, an operator); false when it was not live. */
+  revokeSession(sessionId: string, reason: 'logout' | 'admin'): Promise<boolean>;
+  /** Revokes every session of a user: `logout_all` by the user, `admin` by an operator. Returns how many. */
+  logoutAll(userId: string, reason?: 'logout_all' | 'admin'): Promise<number>;
+  /**
+   * Introspects a token for a confidential client (a resource server).
+   * Refresh tokens (`brt_…`) and access tokens (JWTs) have disjoint
+   * formats, so the `token_type_hint` is not needed to find either.
+   *
+   * A refresh token is active while it is its session's current one and the
+   * session is alive. An access token is active while its signature, issuer,
+   * audience (any the server issues for) and expiry check out *and* its
+   * session is alive: a revoked session makes its unexpired access tokens
+   * inactive at once, which local JWT verification alone cannot do.
+   * @see RFC 7662 §2.1, §2.2
+   */
+  introspect(token: string, client: AuthenticatedClient): Promise<IntrospectionResult>;
+  /**
+   * Revokes a token on behalf of the client it was issued to.
+   *
+   * - A refresh token (any generation) ends its whole session.
+   * - An access token ends its session too: Baton's access tokens are
+   *   stateless JWTs that cannot be revoked one by one, and a session whose
+   *   access token had to be revoked should not keep refreshing. Verifiers
+   *   that check only the JWT accept it until it expires; introspection and
+   *   Baton's own routes refuse it at once.
+   * - Unknown, malformed, expired or foreign-issuer tokens are not an error
+   *   (RFC 7009 §2.2: the client could not act on one): `unknown`.
+   * - A genuine token issued to another client is refused
+   *   (`unauthorized_client`), as RFC 7009 §2.1 requires.
+   *
+   * The formats of refresh and access tokens are disjoint, so
+   * `token_type_hint` is not needed to find either (§2.1 makes it a hint only).
+   * @see RFC 7009 §2.1, §2.2
+   */
+  revokeToken(token: string, client: AuthenticatedClient): Promise<RevocationOutcome>;
+}
+
+const INACTIVE: InactiveToken = Object.freeze({ active: false });
+
+/** Creates the sessions part of the service. */
+export function createSessions(core: CoreContext, tokens: AccessTokens): Sessions {
+  const { store, now, cfg, emit, issuer } = core;
+  const issue = tokens.issue;
+
+  async function clientOf(session: SessionRecord) {
+    const client = await core.findClient(session.clientId);
+    if (!client) throw invalidGrant('The client of this session no longer exists');
+    return client;
+  }
+
+  async function reuseDetected(state: RefreshTokenState, t: number, ctx: RequestContext): Promise<never> {
+    const revoked = await store.revokeSession({
+      sessionId: state.session.id,
+      reason: 'reuse_detected',
+      now: t,
+    });
+    await store.recordSecurityEvent({
+      type: 'refresh_token_reuse',
+      at: t,
+      userId: state.session.userId,
+      sessionId: state.session.id,
+      clientId: state.session.clientId,
+      ip: ctx.ip ?? null,
+      detail: { usedAt: state.token.usedAt, successorUsed: state.successor?.usedAt != null },
+    });
+    emit({
+      kind: 'refresh',
+      outcome: 'reuse_detected',
+      sessionId: state.session.id,
+      clientId: state.session.clientId,
+    });
+    if (revoked)
+      emit({
+        kind: 'session_revoked',
+        reason: 'reuse_detected',
+        sessionId: state.session.id,
+        userId: state.session.userId,
+        count: 1,
+      });
+    throw invalidGrant('Refresh token reuse detected; the session has been revoked');
+  }
+
+  async function findOwnedState(
+    refreshToken: unknown,
+  ): Promise<{ state: RefreshTokenState; secret: Buffer } | null> {
+    const parsed = parseRefreshToken(refreshToken);
+    if (!parsed) return null;
+    const state = await store.findRefreshToken(parsed.id);
+    if (!state || !secretMatches(parsed.secret, state.token.secretHash)) return null;
+    return { state, secret: parsed.secret };
+  }
+
+  /** Revokes a session and tells the observers, once, when it really ended now. */
+  async function endSession(
+    session: { id: string; userId?: string },
+    reason: 'logout' | 'admin' | 'token_revoked',
+  ) {
+    const revoked = await store.revokeSession({ sessionId: session.id, reason, now: now() });
+    if (revoked)
+      emit({
+        kind: 'session_revoked',
+        reason,
+        sessionId: session.id,
+        ...(session.userId !== undefined ? { userId: session.userId } : {}),
+        count: 1,
+      });
+    return revoked;
+  }
+
+  const sessions: Sessions = {
+    async refresh(input) {
+      const fail = (description: string, sessionId?: string): never => {
+        emit({ kind: 'refresh', outcome: 'invalid', ...(sessionId ? { sessionId } : {}) });
+        throw invalidGrant(description);
+      };
+      const parsed = parseRefreshToken(input.refreshToken);
+      if (!parsed) return fail('The refresh token is malformed');
+      let state = await store.findRefreshToken(parsed.id);
+      // A wrong secret for a real id is a guess or a corrupted token, not a replay: refuse without revoking.
+      if (!state || !secretMatches(parsed.secret, state.token.secretHash))
+        return fail('The refresh token is invalid');
+      if (input.client !== undefined && input.client.id !== state.session.clientId) {
+        return fail('The refresh token was issued to another client', state.session.id);
+      }
+      const client = await clientOf(state.session);
+      if (
+        client.type === 'confidential' &&
+        (input.client === undefined || input.client.method === 'none' || input.client.id !== client.id)
+      ) {
+        // A stolen token of a confidential client is useless without its secret: refuse before rotating.
+        emit({ kind: 'refresh', outcome: 'invalid', sessionId: state.session.id });
+        throw new BatonError(
+          'unauthorized_client',
+          'This refresh token belongs to a confidential client: refresh it at /oauth/token with client authentication',
+        );
+      }
+      const scope = narrowScope(state.session.scope, input.scope);
+
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const t = now();
+        const dead = liveness(state.session, t);
+        if (dead) return fail(dead, state.session.id);
+
+        const usedAt = state.token.usedAt;
+        if (usedAt === null) {
+          const successor = deriveSuccessor(parsed.secret, newRefreshTokenId());
+          const idleExpiresAt = Math.min(
+            t + (client.refreshIdleTtl ?? cfg.refreshIdleTtl),
+            state.session.expiresAt,
+          );
+          const won = await store.rotateRefreshToken({
+            parentId: state.token.id,
+            successor: { id: successor.id, secretHash: successor.hash },
+            now: t,
+            idleExpiresAt,
+          });
+          if (won) {
+            emit({ kind: 'refresh', outcome: 'rotated', sessionId: state.session.id, clientId: client.id });
+            const session = { ...state.session, lastUsedAt: t, idleExpiresAt };
+            return { ...issue(session, client, successor.token, scope, t), outcome: 'rotated' };
+          }
+          // Lost the race to a concurrent rotation (or a revocation): re-read and decide again.
+          const again = await store.findRefreshToken(parsed.id);
+          if (!again) return fail('The refresh token is invalid');
+          state = again;
+          continue;
+        }
+
+        const successor = state.successor;
+        const withinGrace = t - usedAt <= cfg.reuseGrace;
+        if (withinGrace && successor && successor.usedAt === null) {
+          const again = deriveSuccessor(parsed.secret, successor.id);
+          // The stored hash proves the derivation matches what was issued.
+          if (again.hash !== successor.secretHash)
+            return fail('The refresh token is invalid', state.session.id);
+          emit({
+            kind: 'refresh',
+            outcome: 'grace_replay',
+            sessionId: state.session.id,
+            clientId: client.id,
+          });
+          return { ...issue(state.session, client, again.token, scope, t), outcome: 'grace_replay' };
+        }
+        return reuseDetected(state, t, input);
+      }
+      return fail('The refresh token is invalid');
+    },
+
+    async revokeRefreshToken(refreshToken) {
+      const found = await findOwnedState(refreshToken);
+      if (found) await endSession(found.state.session, 'logout');
+    },
+
+    async refreshTokenInfo(refreshToken) {
+      const found = await findOwnedState(refreshToken);
+      if (!found) return null;
+      const { session, token } = found.state;
+      return { session, token, active: token.usedAt === null && liveness(session, now()) === null };
+    },
+
+    listSessions(userId) {
+      return store.listActiveSessions(userId, now());
+    },
+
+    async revokeUserSession(userId, sessionId) {
+      const session = await store.findSession(sessionId);
+      if (!session || session.userId !== userId || session.revokedAt !== null) {
+        throw new BatonError('not_found', 'No such session');
+      }
+      await store.revokeSession({ sessionId, reason: 'revoked_by_user', now: now() });
+      emit({ kind: 'session_revoked', reason: 'revoked_by_user', sessionId, userId, count: 1 });
+    },
+
+    revokeSession(sessionId, reason) {
+      return endSession({ id: sessionId }, reason);
+    },
+
+    async logoutAll(userId, reason = 'logout_all') {
+      const count = await store.revokeUserSessions({ userId, reason, now: now() });
+      emit({ kind: 'session_revoked', reason, userId, count });
+      return count;
+    },
+
+    async introspect(token, client) {
+      if (client.method === 'none')
+        throw new BatonError('invalid_client', 'Introspection needs a confidential client’s credentials');
+      if (parseRefreshToken(token)) {
+        const found = await sessions.refreshTokenInfo(token);
+        if (!found?.active) return INACTIVE;
+        const s = found.session;
+        return {
+          active: true,
+          ...(s.scope ? { scope: s.scope } : {}),
+          client_id: s.clientId,
+          sub: s.userId,
+          exp: toEpochSeconds(Math.min(s.idleExpiresAt, s.expiresAt)),
+          iat: toEpochSeconds(found.token.createdAt),
+          iss: issuer,
+          sid: s.id,
+        };
+      }
+      if (token.split('.').length !== 3) return INACTIVE;
+      try {
+        const { claims } = await tokens.authenticate(token, {
+          audiences: await issuedAudiences(store, issuer),
+        });
+        return {
+          active: true,
+          token_type: 'Bearer',
+          ...(claims.scope ? { scope: claims.scope } : {}),
+          client_id: claims.client_id,
+          sub: claims.sub,
+          exp: claims.exp,
+          iat: claims.iat,
+          iss: claims.iss,
+          aud: claims.aud,
+          jti: claims.jti,
+          sid: claims.sid,
+        };
+      } catch (err) {
+        // A bad token is simply inactive; a store failure is not an answer about the token.
+        if (isBatonError(err, 'invalid_token')) return INACTIVE;
+        throw err;
+      }
+    },
+
+    async revokeToken(token, client) {
+      const notYours = () => new BatonError('unauthorized_client', 'The token was not issued to this client');
+      if (parseRefreshToken(token)) {
+        const found = await sessions.refreshTokenInfo(token);
+        if (!found) return 'unknown';
+        if (found.session.clientId !== client.id) throw notYours();
+        return (await endSession(found.session, 'token_revoked')) ? 'revoked' : 'already_revoked';
+      }
+      if (token.split('.').length !== 3) return 'unknown';
+      let sid: string;
+      try {
+        // The session is looked up whatever its state: revoking twice is fine.
+        const { claims } = await tokens.authenticate(token, {
+          checkSession: false,
+          audiences: await issuedAudiences(store, issuer),
+        });
+        if (claims.client_id !== client.id) throw notYours();
+        sid = claims.sid;
+      } catch (err) {
+        if (isBatonError(err, 'invalid_token')) return 'unknown';
+        throw err;
+      }
+      return (await endSession({ id: sid }, 'token_revoked')) ? 'revoked' : 'already_revoked';
+    },
+  };
+  return sessions;
+}
