@@ -22,7 +22,7 @@ declare module 'fastify' {
   }
 }
 
-/** Paths whose requests count against the per-IP limit. */
+/** Route prefixes whose requests count against the per-IP limit. */
 const LIMITED_PREFIXES = ['/auth/', '/oauth/', '/api/'];
 
 /** Turns a route pattern (`/auth/sessions/:id`, `/web/*`) into a matcher for 405 detection. */
@@ -183,8 +183,12 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     const repeated = repeatedHeader(request.raw.rawHeaders);
     if (repeated !== undefined)
       throw new BatonError('invalid_request', `The ${repeated} header must not be repeated`);
-    const path = request.url.split('?')[0]!;
-    if (LIMITED_PREFIXES.some((p) => path.startsWith(p))) await limits.hit(request.ip);
+    // Key the limit on the route Fastify matched, not on the URL string: "/%61uth/refresh" and
+    // the absolute form "http://host/auth/refresh" reach /auth/refresh too, and a prefix test
+    // on the raw target let them through uncounted. Unmatched requests (404, 405) keep the
+    // raw path: they reach no handler, so no spelling of them buys anything.
+    const route = request.routeOptions.url ?? request.url.split('?')[0]!;
+    if (LIMITED_PREFIXES.some((p) => route.startsWith(p))) await limits.hit(request.ip);
   });
   // A POST without a body (logout by access token, refresh by cookie) validates as an empty object.
   app.addHook('preValidation', async (request) => {
