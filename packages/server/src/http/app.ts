@@ -123,15 +123,28 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     // Requests that arrive while the server drains are refused by our onRequest hook below, so
     // the 503 has Baton's error shape and headers; Fastify's own would have neither.
     return503OnClosing: false,
+    // Without these a client that sends half a request and then nothing holds its socket
+    // forever (Node's requestTimeout is off under Fastify): bound the whole request, the
+    // headers (which also bounds a socket that sends nothing) and an idle keep-alive connection.
+    requestTimeout: opts.requestTimeout,
+    keepAliveTimeout: opts.keepAliveTimeout,
+    http: {
+      headersTimeout: opts.headersTimeout,
+      // Node looks for expired requests on this timer (30 s by default): check often
+      // enough that a timeout fires close to when it is due.
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(opts.headersTimeout / 2))),
+    },
     // Answer malformed requests (oversized headers, bad framing) with our JSON error shape too.
     clientErrorHandler(err, socket) {
-      if ((err as { code?: string }).code === 'ECONNRESET' || socket.destroyed) return;
-      const tooLarge = (err as { code?: string }).code === 'HPE_HEADER_OVERFLOW';
-      const status = tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
-      const body = JSON.stringify({
-        error: 'invalid_request',
-        error_description: tooLarge ? 'The request headers are too large' : 'The request is malformed',
-      });
+      const code = (err as { code?: string }).code;
+      if (code === 'ECONNRESET' || socket.destroyed) return;
+      const [status, description] =
+        code === 'HPE_HEADER_OVERFLOW'
+          ? ['431 Request Header Fields Too Large', 'The request headers are too large']
+          : code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? ['408 Request Timeout', 'The request took too long to arrive']
+            : ['400 Bad Request', 'The request is malformed'];
+      const body = JSON.stringify({ error: 'invalid_request', error_description: description });
       // The same headers as every other error: this may be the answer to a token request (RFC 6749 §5.2).
       const headers = {
         'content-type': 'application/json; charset=utf-8',
@@ -147,6 +160,8 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       socket.destroy();
     },
   });
+  // Past the cap Node drops new connections unanswered: cheaper than accepting what cannot be served.
+  app.server.maxConnections = opts.maxConnections;
   app.decorate('baton', service);
   // Another instance or `baton keys rotate` may change the keys at any time: re-read them on a timer.
   const stopKeyPolling = service.keys.startPolling(opts.keyPollInterval, (err) =>
