@@ -1,5 +1,6 @@
 // The attack table of issue 5 and SECURITY.md 23–27: each token is refused with its code.
 import { createHmac, createPublicKey } from 'node:crypto';
+import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVerifier, type Verifier, VerifyError, type VerifyErrorCode } from './index.js';
 import {
@@ -42,6 +43,8 @@ async function codeOf(token: string, v: Verifier = verifier): Promise<VerifyErro
   }
 }
 
+/** Order of the P-256 group (SEC 2 §2.4.2). */
+const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
 const segments = (token: string) => token.split('.') as [string, string, string];
 /** A token over valid claims, MACed with HMAC-SHA256 under `secret`. */
 function hs256(secret: Buffer | string, headerExtra: Record<string, unknown> = {}): string {
@@ -150,11 +153,28 @@ describe('signatures and structure (SECURITY 26)', () => {
     const garbled = (s[0] === 'A' ? 'B' : 'A') + s.slice(1);
     expect(await codeOf(`${h}.${p}.${garbled}`)).toBe('signature_invalid');
   });
-  it('the valid signature rewritten as (r, n − s) (ECDSA malleability) → signature_invalid', async () => {
+  it('the valid signature rewritten as (r, n − s) → accepted (valid ECDSA; RFC 7518 §3.4 has no low-s rule)', async () => {
     const [h, p, s] = segments(issuer.mint());
     const high = flipS(Buffer.from(s, 'base64url')).toString('base64url');
+    expect(high).not.toBe(s);
     expect(await codeOf(`${h}.${p}.${s}`)).toBe('accepted');
-    expect(await codeOf(`${h}.${p}.${high}`)).toBe('signature_invalid');
+    expect(await codeOf(`${h}.${p}.${high}`)).toBe('accepted');
+  });
+  it('200 ES256 tokens signed by jose (not by Baton), high-s or low-s → all accepted', async () => {
+    // jose, WebCrypto and cloud KMS signers do not normalise s: about half their
+    // signatures are high-s, and RFC 7518 §3.4 allows both forms.
+    const key = issuer.keys[0]!;
+    let highS = 0;
+    for (let i = 0; i < 200; i++) {
+      const token = await new SignJWT(issuer.claims())
+        .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: key.kid })
+        .sign(key.privateKey);
+      const sig = Buffer.from(segments(token)[2], 'base64url');
+      if (BigInt(`0x${sig.subarray(32).toString('hex')}`) > P256_N >> 1n) highS++;
+      expect(await codeOf(token)).toBe('accepted');
+    }
+    // 200 draws without a high-s signature (odds 2^-200) would mean this test proves nothing.
+    expect(highS).toBeGreaterThan(0);
   });
   it('truncated signature → signature_invalid', async () => {
     const [h, p, s] = segments(issuer.mint());

@@ -67,18 +67,23 @@ export function parseCompactJws(token: string): ParsedJws {
   return { header: decodeObject(h, 'header'), payload: decodeObject(p, 'payload'), signature: s };
 }
 
-/** Order of the P-256 group halved: the bound of a canonical ("low-s") ES256 signature. */
+/** Order of the P-256 group (SEC 2 §2.4.2). */
 const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
-const P256_HALF_N = P256_N >> 1n;
 
 /**
- * Whether a raw ES256 signature (`r || s`, RFC 7518 §3.4) is in low-s form.
- * `(r, s)` and `(r, n − s)` both verify, so without this rule every token has
- * two valid spellings; Baton signs low-s only, and so only low-s is accepted.
+ * Whether a raw ES256 signature (`r || s`, RFC 7518 §3.4) has the right shape:
+ * exactly 64 bytes, with `0 < r < n` and `0 < s < n` (SEC 1 §4.1.4 step 1).
+ *
+ * The platform's ECDSA check refuses these too; checking here as well keeps
+ * the r = 0 / s = 0 forgery (CVE-2022-21449) out whatever runtime jose calls.
+ * Both `s` and `n − s` are in range: high-s signatures are valid (RFC 7518
+ * asks for no low-s form, and jose, WebCrypto and KMS signers produce them).
  */
-export function isLowS(signature: Uint8Array): boolean {
+export function isEs256SignatureInRange(signature: Uint8Array): boolean {
   if (signature.length !== 64) return false;
+  let r = 0n;
   let s = 0n;
+  for (let i = 0; i < 32; i++) r = (r << 8n) | BigInt(signature[i]!);
   for (let i = 32; i < 64; i++) s = (s << 8n) | BigInt(signature[i]!);
-  return s <= P256_HALF_N;
+  return r > 0n && s > 0n && r < P256_N && s < P256_N;
 }

@@ -2,7 +2,7 @@ import { compactVerify, errors as joseErrors } from 'jose';
 import { type AccessTokenClaims, checkClaims } from './claims.js';
 import { VerifyError } from './errors.js';
 import { SessionChecker } from './introspection.js';
-import { isCanonicalBase64url, isLowS, parseCompactJws } from './jws.js';
+import { isCanonicalBase64url, isEs256SignatureInRange, parseCompactJws } from './jws.js';
 import { KeySet } from './key-set.js';
 import { resolveOptions, type VerifierOptions } from './options.js';
 
@@ -93,10 +93,10 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (key.alg !== alg) {
       throw new VerifyError('alg_not_allowed', 'The token algorithm does not match its key');
     }
-    // ECDSA malleability: (r, n − s) verifies as well as (r, s). Refusing the high form
-    // keeps one valid signature per token (the issuer signs low-s).
-    if (alg === 'ES256' && !isLowS(Buffer.from(signature, 'base64url'))) {
-      throw new VerifyError('signature_invalid', 'The token signature is not in canonical low-s form');
+    // Both (r, s) and (r, n − s) are valid ES256 (RFC 7518 §3.4); the token's identity is
+    // its jti, never its signature bytes, so only the shape and range are checked here.
+    if (alg === 'ES256' && !isEs256SignatureInRange(Buffer.from(signature, 'base64url'))) {
+      throw new VerifyError('signature_invalid', 'The token signature is not a valid ES256 signature');
     }
     try {
       await compactVerify(token, key.key, { algorithms: [key.alg] });

@@ -86,6 +86,10 @@ const KNOWN_VARS = new Set([
   'BATON_SIGNING_ALG',
   'BATON_LOG_LEVEL',
   'BATON_KEY_POLL_INTERVAL',
+  'BATON_REQUEST_TIMEOUT',
+  'BATON_HEADERS_TIMEOUT',
+  'BATON_KEEP_ALIVE_TIMEOUT',
+  'BATON_MAX_CONNECTIONS',
 ]);
 
 /**
@@ -166,6 +170,16 @@ export function loadServeConfig(env: Record<string, string | undefined>): ServeC
   if (keyPollInterval > 600_000)
     warnings.push('BATON_KEY_POLL_INTERVAL above 10 min delays key rotations and retirements');
 
+  const requestTimeout = duration('BATON_REQUEST_TIMEOUT', '30s');
+  const headersTimeout = duration('BATON_HEADERS_TIMEOUT', '10s');
+  const keepAliveTimeout = duration('BATON_KEEP_ALIVE_TIMEOUT', '5s');
+  if (headersTimeout > requestTimeout)
+    throw new ConfigError('BATON_HEADERS_TIMEOUT: must not exceed BATON_REQUEST_TIMEOUT');
+  const maxConnectionsText = get('BATON_MAX_CONNECTIONS') ?? '1000';
+  const maxConnections = Number(maxConnectionsText);
+  if (!/^\d+$/.test(maxConnectionsText) || !Number.isSafeInteger(maxConnections) || maxConnections < 1)
+    throw new ConfigError(`BATON_MAX_CONNECTIONS: expected a positive integer (got "${maxConnectionsText}")`);
+
   const allowedOrigins = get('BATON_ALLOWED_ORIGINS')
     ?.split(',')
     .map((s) => s.trim())
@@ -214,6 +228,10 @@ export function loadServeConfig(env: Record<string, string | undefined>): ServeC
       limits: { loginFailuresPerAccount, requestsPerIpPerMinute },
       logger: logLevel === 'silent' ? false : (logLevel as 'info'),
       keyPollInterval,
+      requestTimeout,
+      headersTimeout,
+      keepAliveTimeout,
+      maxConnections,
     },
   };
 }

@@ -1,4 +1,4 @@
-import { randomBytes, sign, verify } from 'node:crypto';
+import { type KeyObject, randomBytes, sign, verify } from 'node:crypto';
 import { b64url, decodeCanonical } from './base64url.js';
 import { BatonError } from './errors.js';
 import type { KeyRing, LoadedKey } from './signing-keys.js';
@@ -23,16 +23,17 @@ export interface AccessTokenClaims {
 /** Longest access token the server's own verifier reads; anything longer is refused before parsing. */
 export const MAX_ACCESS_TOKEN_LENGTH = 4096;
 
-/** Order of the P-256 group, and half of it: the bound of a canonical ("low-s") ECDSA signature. */
+/** Order of the P-256 group (SEC 2 §2.4.2), and half of it: the bound of a "low-s" signature. */
 const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
 const P256_HALF_N = P256_N >> 1n;
 
+const rOf = (sig: Buffer): bigint => BigInt(`0x${sig.subarray(0, 32).toString('hex')}`);
 const sOf = (sig: Buffer): bigint => BigInt(`0x${sig.subarray(32, 64).toString('hex')}`);
 
 /**
- * An ES256 signature `(r, s)` is equally valid as `(r, n − s)`: one token,
- * two spellings. Baton always signs the low-s form and its verifiers refuse
- * the other, so every token has exactly one valid signature (no malleability).
+ * An ES256 signature `(r, s)` is equally valid as `(r, n − s)`. Baton signs
+ * the low-s form so its own tokens have one spelling; verifiers accept both,
+ * as RFC 7518 §3.4 does (see {@link es256SignatureValid}).
  */
 export function toLowS(sig: Buffer): Buffer {
   const s = sOf(sig);
@@ -42,9 +43,30 @@ export function toLowS(sig: Buffer): Buffer {
   return out;
 }
 
-/** True for a 64-byte ES256 signature in its canonical low-s form. */
+/** True for a 64-byte ES256 signature in low-s form (the form {@link toLowS} yields). */
 export function isLowS(sig: Buffer): boolean {
   return sig.length === 64 && sOf(sig) <= P256_HALF_N;
+}
+
+/**
+ * Whether `sig` is a valid ES256 signature of `input` under `publicKey`: raw
+ * `r || s` of exactly 64 bytes (RFC 7518 §3.4) with `0 < r, s < n` (SEC 1
+ * §4.1.4 step 1), then the ECDSA check itself.
+ *
+ * High-s signatures are valid: RFC 7518 does not ask for low-s and jose,
+ * WebCrypto and cloud KMS signers produce high-s about half the time. The
+ * twin `(r, n − s)` only re-spells a token its key holder signed; nothing
+ * here identifies a token by its signature bytes (the `jti` does that).
+ * @see RFC 7518 §3.4, SEC 1 v2 §4.1.4
+ */
+export function es256SignatureValid(publicKey: KeyObject, input: Uint8Array, sig: Buffer): boolean {
+  if (sig.length !== 64) return false;
+  // OpenSSL checks the range too; doing it here keeps r = 0 / s = 0 forgeries
+  // (CVE-2022-21449) out whatever crypto library this runs on.
+  const r = rOf(sig);
+  const s = sOf(sig);
+  if (r === 0n || s === 0n || r >= P256_N || s >= P256_N) return false;
+  return verify('sha256', input, { key: publicKey, dsaEncoding: 'ieee-p1363' }, sig);
 }
 
 function signature(key: LoadedKey, input: string): Buffer {
@@ -155,12 +177,10 @@ export function verifyAccessToken(
   if (header.alg !== key.alg) throw invalid('The access token algorithm does not match its key');
   const sig = decodeCanonical(s);
   if (!sig || sig.length === 0) throw invalid('The access token signature is malformed');
-  if (key.alg === 'ES256' && !isLowS(sig))
-    throw invalid('The access token signature is not in canonical form');
   const input = Buffer.from(`${h}.${p}`);
   const ok =
     key.alg === 'ES256'
-      ? verify('sha256', input, { key: key.publicKey, dsaEncoding: 'ieee-p1363' }, sig)
+      ? es256SignatureValid(key.publicKey, input, sig)
       : verify(null, input, key.publicKey, sig);
   if (!ok) throw invalid('The access token signature is invalid');
 

@@ -20,6 +20,7 @@ export type BatonErrorCode =
   | 'method_not_allowed'
   | 'payload_too_large'
   | 'headers_too_large'
+  | 'request_timeout'
   | 'unsupported_media_type'
   | 'too_many_requests'
   | 'temporarily_unavailable'

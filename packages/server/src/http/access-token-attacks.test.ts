@@ -16,6 +16,7 @@ import {
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { LightMyRequestResponse } from 'fastify';
+import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ISSUER, signUp, type TestApp, testApp } from '../../test/helpers.js';
 import { MAX_ACCESS_TOKEN_LENGTH, toLowS } from '../core/access-token.js';
@@ -56,6 +57,8 @@ let privateKey: KeyObject;
 let publicJwk: Record<string, unknown>;
 let decoy: Awaited<ReturnType<typeof startDecoy>>;
 const attacker = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+/** Order of the P-256 group (SEC 2 §2.4.2). */
+const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
 const ATTACKER_KID = 'attacker-key';
 
 beforeAll(async () => {
@@ -296,18 +299,18 @@ describe('26: changed bytes, stripped signature, extra segments, non-canonical b
     }
   }
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  it('the same signature rewritten as (r, n−s) is accepted: valid ECDSA (RFC 7518 §3.4 has no low-s rule)', async () => {
+    const token = mint();
+    const [h, p, s] = token.split('.') as [string, string, string];
+    const sig = Buffer.from(s, 'base64url');
+    const high = P256_N - BigInt(`0x${sig.subarray(32).toString('hex')}`);
+    Buffer.from(high.toString(16).padStart(64, '0'), 'hex').copy(sig, 32);
+    const twin = `${h}.${p}.${sig.toString('base64url')}`;
+    expect(twin).not.toBe(token);
+    await expectAccepted(token);
+    await expectAccepted(twin);
+  });
   const cases: [string, (token: string) => string][] = [
-    [
-      'the same signature rewritten as (r, n−s), valid ECDSA but not canonical (malleability)',
-      (x) => {
-        const [h, p, s] = x.split('.') as [string, string, string];
-        const sig = Buffer.from(s, 'base64url');
-        const n = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
-        const high = n - BigInt(`0x${sig.subarray(32).toString('hex')}`);
-        Buffer.from(high.toString(16).padStart(64, '0'), 'hex').copy(sig, 32);
-        return `${h}.${p}.${sig.toString('base64url')}`;
-      },
-    ],
     ['"=" padding after the signature', (x) => `${x}=`],
     [
       '"=" padding after the header',
@@ -344,6 +347,24 @@ describe('26: changed bytes, stripped signature, extra segments, non-canonical b
     const s = mint().split('.')[2]!;
     const dirty = s.slice(0, -1) + alphabet[alphabet.indexOf(s.at(-1)!) | 1];
     expect(Buffer.from(dirty, 'base64url').equals(Buffer.from(s, 'base64url'))).toBe(true);
+  });
+});
+
+describe('interoperability: ES256 tokens signed by jose, not by Baton', () => {
+  it('200 tokens signed by jose with the server key all verify, high-s or low-s', async () => {
+    // jose (like WebCrypto and cloud KMS signers) does not normalise s: about half of its
+    // signatures are high-s, which RFC 7518 §3.4 allows, so a verifier must accept them.
+    let highS = 0;
+    for (let i = 0; i < 200; i++) {
+      const token = await new SignJWT({ ...claims, jti: `jose-${i}` })
+        .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid })
+        .sign(privateKey);
+      const sig = Buffer.from(token.split('.')[2]!, 'base64url');
+      if (BigInt(`0x${sig.subarray(32).toString('hex')}`) > P256_N >> 1n) highS++;
+      await expectAccepted(token);
+    }
+    // 200 draws without a high-s signature (odds 2^-200) would mean this test proves nothing.
+    expect(highS).toBeGreaterThan(0);
   });
 });
 

@@ -24,7 +24,7 @@ declare module 'fastify' {
   }
 }
 
-/** Paths whose requests count against the per-IP limit. */
+/** Route prefixes whose requests count against the per-IP limit. */
 const LIMITED_PREFIXES = ['/auth/', '/oauth/', '/api/'];
 
 /** Turns a route pattern (`/auth/sessions/:id`, `/web/*`) into a matcher for 405 detection. */
@@ -126,14 +126,27 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     // Requests that arrive while the server drains are refused by our onRequest hook below, so
     // the 503 has Baton's error shape and headers; Fastify's own would have neither.
     return503OnClosing: false,
+    // Without these a client that sends half a request and then nothing holds its socket
+    // forever (Node's requestTimeout is off under Fastify): bound the whole request, the
+    // headers (which also bounds a socket that sends nothing) and an idle keep-alive connection.
+    requestTimeout: opts.requestTimeout,
+    keepAliveTimeout: opts.keepAliveTimeout,
+    http: {
+      headersTimeout: opts.headersTimeout,
+      // Node looks for expired requests on this timer (30 s by default): check often
+      // enough that a timeout fires close to when it is due.
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(opts.headersTimeout / 2))),
+    },
     // Answer malformed requests (oversized headers, bad framing) with our JSON error shape too.
     clientErrorHandler(err, socket) {
-      if ((err as { code?: string }).code === 'ECONNRESET' || socket.destroyed) return;
-      const tooLarge = (err as { code?: string }).code === 'HPE_HEADER_OVERFLOW';
+      const code = (err as { code?: string }).code;
+      if (code === 'ECONNRESET' || socket.destroyed) return;
       const { status, headers, body } = renderError(
-        tooLarge
+        code === 'HPE_HEADER_OVERFLOW'
           ? new BatonError('headers_too_large', 'The request headers are too large')
-          : new BatonError('invalid_request', 'The request is malformed'),
+          : code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? new BatonError('request_timeout', 'The request took too long to arrive')
+            : new BatonError('invalid_request', 'The request is malformed'),
       );
       const text = JSON.stringify(body);
       const all = {
@@ -149,6 +162,8 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       socket.destroy();
     },
   });
+  // Past the cap Node drops new connections unanswered: cheaper than accepting what cannot be served.
+  app.server.maxConnections = opts.maxConnections;
   app.decorate('baton', service);
   // Another instance or `baton keys rotate` may change the keys at any time: re-read them on a timer.
   const stopKeyPolling = service.keys.startPolling(opts.keyPollInterval, (err) =>
@@ -185,8 +200,12 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     const repeated = repeatedHeader(request.raw.rawHeaders);
     if (repeated !== undefined)
       throw new BatonError('invalid_request', `The ${repeated} header must not be repeated`);
-    const path = request.url.split('?')[0]!;
-    if (LIMITED_PREFIXES.some((p) => path.startsWith(p))) await limits.hit(request.ip);
+    // Key the limit on the route Fastify matched, not on the URL string: "/%61uth/refresh" and
+    // the absolute form "http://host/auth/refresh" reach /auth/refresh too, and a prefix test
+    // on the raw target let them through uncounted. Unmatched requests (404, 405) keep the
+    // raw path: they reach no handler, so no spelling of them buys anything.
+    const route = request.routeOptions.url ?? request.url.split('?')[0]!;
+    if (LIMITED_PREFIXES.some((p) => route.startsWith(p))) await limits.hit(request.ip);
   });
   // A POST without a body (logout by access token, refresh by cookie) validates as an empty object.
   app.addHook('preValidation', async (request) => {

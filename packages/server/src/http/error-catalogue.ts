@@ -71,6 +71,8 @@ export const ERROR_CATALOGUE: Readonly<Record<BatonErrorCode, ErrorEntry>> = {
   payload_too_large: { status: 413 },
   // RFC 9110 §15.5.16; RFC 6749 §5.2 has no such code, so the body says invalid_request.
   headers_too_large: { status: 431, error: 'invalid_request' },
+  // RFC 9110 §15.5.9: the request did not arrive in time; the body says invalid_request too.
+  request_timeout: { status: 408, error: 'invalid_request' },
   unsupported_media_type: {
     status: 415,
     surfaces: {

@@ -32,6 +32,17 @@ export interface ServerOptions {
    * restart. A token with an unknown kid also triggers a reload.
    */
   keyPollInterval?: number;
+  /**
+   * Longest a whole request, headers and body, may take to arrive (ms,
+   * default 30 000); a slower one gets a 408 and its connection is closed.
+   */
+  requestTimeout?: number;
+  /** Longest the request headers may take to arrive (ms, default 10 000; at most `requestTimeout`). */
+  headersTimeout?: number;
+  /** How long an idle keep-alive connection stays open between requests (ms, default 5 000). */
+  keepAliveTimeout?: number;
+  /** Most connections open at once; more are dropped unanswered (default 1000). */
+  maxConnections?: number;
   now?: Clock;
 }
 
@@ -50,6 +61,10 @@ const KNOWN = new Set([
   'bodyLimit',
   'logger',
   'keyPollInterval',
+  'requestTimeout',
+  'headersTimeout',
+  'keepAliveTimeout',
+  'maxConnections',
   'now',
 ]);
 
@@ -124,6 +139,19 @@ export function resolveServerOptions(opts: ServerOptions): ResolvedServerOptions
   const keyPollInterval = opts.keyPollInterval ?? 60_000;
   if (!Number.isInteger(keyPollInterval) || keyPollInterval < 1)
     throw new TypeError('keyPollInterval must be a positive integer (ms)');
+  // Tighter than a general-purpose proxy (nginx: 60 s headers and body, 75 s keep-alive): every
+  // Baton request is a small form or JSON body, so a slow one is a stuck client or an attack.
+  const timeouts = {
+    requestTimeout: opts.requestTimeout ?? 30_000,
+    headersTimeout: opts.headersTimeout ?? 10_000,
+    keepAliveTimeout: opts.keepAliveTimeout ?? 5_000,
+    maxConnections: opts.maxConnections ?? 1000,
+  };
+  for (const [k, v] of Object.entries(timeouts)) {
+    if (!Number.isInteger(v) || v < 1) throw new TypeError(`${k} must be a positive integer`);
+  }
+  if (timeouts.headersTimeout > timeouts.requestTimeout)
+    throw new TypeError('headersTimeout must not exceed requestTimeout');
   return Object.freeze({
     store: opts.store,
     issuer: opts.issuer,
@@ -139,6 +167,7 @@ export function resolveServerOptions(opts: ServerOptions): ResolvedServerOptions
     bodyLimit,
     logger: opts.logger ?? false,
     keyPollInterval,
+    ...timeouts,
     now: opts.now,
   });
 }

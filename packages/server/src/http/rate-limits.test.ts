@@ -1,3 +1,5 @@
+import type { AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { signUp, type TestApp, testApp } from '../../test/helpers.js';
 
@@ -88,5 +90,55 @@ describe('rate limits', () => {
     const spoofed = [];
     for (let i = 0; i < 3; i++) spoofed.push((await hit(`198.51.100.${i}`, '10.2.2.2')).statusCode);
     expect(spoofed).toEqual([401, 401, 429]);
+  });
+
+  const refresh = (url: string, remoteAddress: string) =>
+    t!.app.inject({ method: 'POST', url, remoteAddress, payload: {} }).then((r) => r.statusCode);
+
+  it('a percent-encoded path reaches the same route and is counted on the same budget', async () => {
+    t = await testApp({ limits: { loginFailuresPerAccount: null, requestsPerIpPerMinute: 4 } });
+    const urls = ['/%61uth/refresh', '/auth/refresh', '/%61%75%74%68/refresh', '/auth/%72efresh'];
+    const statuses = [];
+    for (const url of [...urls, ...urls]) statuses.push(await refresh(url, '10.3.3.3'));
+    // 401: each spelling reached the real refresh route (no token); the fifth and later are over the limit.
+    expect(statuses).toEqual([401, 401, 401, 401, 429, 429, 429, 429]);
+  });
+
+  it('an absolute-form request target (RFC 9112 §3.2.2) is counted like the origin form', async () => {
+    t = await testApp({ limits: { loginFailuresPerAccount: null, requestsPerIpPerMinute: 2 } });
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = t.app.server.address() as AddressInfo;
+    /** One raw request on its own connection; resolves with the status code. */
+    const raw = (target: string) =>
+      new Promise<number>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1');
+        let data = '';
+        socket.setTimeout(10_000, () => socket.destroy(new Error('no answer')));
+        socket.on('data', (chunk) => {
+          data += chunk.toString('latin1');
+        });
+        socket.on('close', () => resolve(Number(data.split(' ')[1])));
+        socket.on('error', reject);
+        socket.end(
+          `POST ${target} HTTP/1.1\r\nHost: localhost:${port}\r\nContent-Type: application/json\r\n` +
+            'Content-Length: 2\r\nConnection: close\r\n\r\n{}',
+        );
+      });
+    const target = `http://localhost:${port}/auth/refresh`;
+    const statuses = [await raw(target), await raw(target), await raw(target), await raw('/auth/refresh')];
+    expect(statuses).toEqual([401, 401, 429, 429]);
+  });
+
+  it('IPv6 clients share a bucket per /64; an IPv4-mapped address is its IPv4 address', async () => {
+    t = await testApp({ limits: { loginFailuresPerAccount: null, requestsPerIpPerMinute: 2 } });
+    // One /64 is what a single host or home network gets: a new address in it is free to take.
+    expect(await refresh('/auth/refresh', '2001:db8:1:2::1')).toBe(401);
+    expect(await refresh('/auth/refresh', '2001:db8:1:2:ffff:ffff:ffff:fffe')).toBe(401);
+    expect(await refresh('/auth/refresh', '2001:0db8:0001:0002:0:0:0:77')).toBe(429);
+    // The neighbouring /64 is someone else.
+    expect(await refresh('/auth/refresh', '2001:db8:1:3::1')).toBe(401);
+    expect(await refresh('/auth/refresh', '10.4.4.4')).toBe(401);
+    expect(await refresh('/auth/refresh', '::ffff:10.4.4.4')).toBe(401);
+    expect(await refresh('/auth/refresh', '10.4.4.4')).toBe(429);
   });
 });

@@ -1,3 +1,4 @@
+import { isIPv4, isIPv6 } from 'node:net';
 import type { Redis } from 'ioredis';
 import {
   type RateLimiterAbstract,
@@ -28,6 +29,29 @@ export interface Limits extends LoginLimiter {
 const FAILURE_WINDOW_S = 15 * 60;
 /** An IP may fail for many accounts (a shared NAT), but not without bound. */
 const IP_FAILURE_FACTOR = 10;
+
+/**
+ * The per-IP bucket of a client address. An IPv4 address is its own bucket;
+ * an IPv4-mapped IPv6 address (`::ffff:192.0.2.1`, what a dual-stack socket
+ * reports) is the IPv4 address it maps; any other IPv6 address counts as its
+ * /64, because one host or home network is routinely given a whole /64 and
+ * can take a fresh address from it for every request.
+ * @see RFC 4291 §2.5.5.2, RFC 6177
+ */
+export function ipBucket(ip: string): string {
+  if (isIPv4(ip)) return ip;
+  if (!isIPv6(ip)) return ip;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (mapped && isIPv4(mapped[1]!)) return mapped[1]!;
+  // Expand "::" so that the first four groups are the /64 prefix, whatever the spelling.
+  const [head = '', tail] = ip.split('::') as [string, string | undefined];
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups =
+    tail === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill('0'), ...right];
+  const prefix = groups.slice(0, 4).map((g) => Number.parseInt(g, 16).toString(16));
+  return `${prefix.join(':')}::/64`;
+}
 
 function tooMany(res: unknown, what: string): BatonError {
   const ms = res instanceof RateLimiterRes ? res.msBeforeNext : 60_000;
@@ -86,7 +110,7 @@ export function createLimits(settings: LimitSettings, redis?: Redis): Limits {
     async hit(ip) {
       if (!perIp) return;
       try {
-        await perIp.consume(ip);
+        await perIp.consume(ipBucket(ip));
       } catch (res) {
         if (res instanceof Error) return; // the store failed: do not turn an outage into refusals
         throw tooMany(res, 'requests');
@@ -98,13 +122,13 @@ export function createLimits(settings: LimitSettings, redis?: Redis): Limits {
         (device === undefined
           ? await blocked(perAccount, account, accountLimit)
           : await blocked(perDevice, device, accountLimit)) ??
-        (await blocked(perIpFailures, ip, accountLimit * IP_FAILURE_FACTOR));
+        (await blocked(perIpFailures, ipBucket(ip), accountLimit * IP_FAILURE_FACTOR));
       if (res) throw tooMany(res, 'failed logins');
     },
     async loginFailed(account, ip, device) {
       await Promise.all([
         device === undefined ? perAccount?.penalty(account, 1) : perDevice?.penalty(device, 1),
-        perIpFailures?.penalty(ip, 1),
+        perIpFailures?.penalty(ipBucket(ip), 1),
       ]);
     },
     async loginSucceeded(account, device) {

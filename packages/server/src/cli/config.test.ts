@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadServeConfig } from './config.js';
+
+describe('timeout and connection settings', () => {
+  it('default to 30 s request, 10 s headers, 5 s keep-alive, 1000 connections', () => {
+    const { server } = loadServeConfig({});
+    expect(server).toMatchObject({
+      requestTimeout: 30_000,
+      headersTimeout: 10_000,
+      keepAliveTimeout: 5_000,
+      maxConnections: 1000,
+    });
+  });
+  it('are read from BATON_* variables with units', () => {
+    const { server, warnings } = loadServeConfig({
+      BATON_REQUEST_TIMEOUT: '2s',
+      BATON_HEADERS_TIMEOUT: '500ms',
+      BATON_KEEP_ALIVE_TIMEOUT: '1',
+      BATON_MAX_CONNECTIONS: '3',
+    });
+    expect(server).toMatchObject({
+      requestTimeout: 2000,
+      headersTimeout: 500,
+      keepAliveTimeout: 1000,
+      maxConnections: 3,
+    });
+    expect(warnings).toEqual([]);
+  });
+  it.each([
+    [{ BATON_REQUEST_TIMEOUT: '0' }, /BATON_REQUEST_TIMEOUT/],
+    [{ BATON_HEADERS_TIMEOUT: 'soon' }, /BATON_HEADERS_TIMEOUT/],
+    [{ BATON_HEADERS_TIMEOUT: '1m' }, /BATON_HEADERS_TIMEOUT: must not exceed BATON_REQUEST_TIMEOUT/],
+    [{ BATON_MAX_CONNECTIONS: '0' }, /BATON_MAX_CONNECTIONS/],
+    [{ BATON_MAX_CONNECTIONS: '1.5' }, /BATON_MAX_CONNECTIONS/],
+  ])('refuses %o naming the variable', (env, message) => {
+    expect(() => loadServeConfig(env)).toThrow(ConfigError);
+    expect(() => loadServeConfig(env)).toThrow(message);
+  });
+});
