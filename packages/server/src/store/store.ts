@@ -174,6 +174,7 @@ export interface Store {
   createUser(user: Omit<UserRecord, 'disabledAt' | 'passwordChangedAt'>): Promise<UserRecord>;
   findUserByEmail(email: string): Promise<UserRecord | null>;
   findUserById(id: string): Promise<UserRecord | null>;
+  /** Users, oldest first, then by id. */
   listUsers(opts?: { limit?: number }): Promise<UserRecord[]>;
   /**
    * Replaces the password hash and, in the same transaction, revokes every
@@ -198,7 +199,7 @@ export interface Store {
   /** Creates a session and its first refresh token together. */
   createSession(input: NewSession): Promise<void>;
   findSession(id: string): Promise<SessionRecord | null>;
-  /** Sessions of a user not revoked and not expired at `now`, newest first. */
+  /** Sessions of a user not revoked and not expired at `now`, most recently used first, then by id. */
   listActiveSessions(userId: string, now: number): Promise<SessionRecord[]>;
   /** Revokes one session; false when unknown or already revoked. */
   revokeSession(args: { sessionId: string; reason: RevocationReason; now: number }): Promise<boolean>;
@@ -242,5 +243,6 @@ export interface Store {
   deleteSigningKeysRetiredBefore(before: number): Promise<number>;
 
   recordSecurityEvent(event: SecurityEventRecord): Promise<void>;
+  /** Events, newest recorded first. */
   listSecurityEvents(opts?: { userId?: string; limit?: number }): Promise<SecurityEventRecord[]>;
 }
