@@ -1,5 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ClientRecord, NewSession, SessionRecord, Store } from '../src/store/store.js';
+import type {
+  ClientRecord,
+  NewSession,
+  RotationResult,
+  SecurityEventRecord,
+  SessionRecord,
+  Store,
+} from '../src/store/store.js';
 
 /** What an adapter's test gives the conformance suite. */
 export interface ConformanceFactory {
@@ -49,6 +56,8 @@ export function storeConformance(name: string, factory: ConformanceFactory): voi
       createdAt: T0,
       ...extra,
     });
+
+    const rotated = (r: RotationResult) => r.outcome === 'rotated';
 
     async function userWithSession(suffix = 'a', sessionId = `ses_${suffix}`, tokenId = `tok_${suffix}`) {
       await store.createClient(client('app'), { ifMissing: true });
@@ -120,7 +129,7 @@ export function storeConformance(name: string, factory: ConformanceFactory): voi
         now: T0 + 10,
         idleExpiresAt: T0 + 1010,
       });
-      expect(won).toBe(true);
+      expect(won).toEqual({ outcome: 'rotated' });
       const parent = await store.findRefreshToken('tok_a');
       expect(parent?.token).toMatchObject({ usedAt: T0 + 10, successorId: 'tok_b' });
       expect(parent?.successor).toMatchObject({
@@ -138,7 +147,7 @@ export function storeConformance(name: string, factory: ConformanceFactory): voi
           now: T0 + 20,
           idleExpiresAt: T0 + 2000,
         }),
-      ).toBe(false);
+      ).toMatchObject({ outcome: 'conflict' });
       expect(await store.findRefreshToken('tok_c')).toBeNull();
       expect((await store.findRefreshToken('tok_a'))?.token.successorId).toBe('tok_b');
     });
@@ -155,7 +164,7 @@ export function storeConformance(name: string, factory: ConformanceFactory): voi
           }),
         ),
       );
-      expect(results.filter(Boolean)).toHaveLength(1);
+      expect(results.filter(rotated)).toHaveLength(1);
     });
 
     it('of concurrent rotations over two connections exactly one wins', async () => {
@@ -172,7 +181,7 @@ export function storeConformance(name: string, factory: ConformanceFactory): voi
             }),
           ),
         );
-        expect(results.filter(Boolean)).toHaveLength(1);
+        expect(results.filter(rotated)).toHaveLength(1);
       } finally {
         await other.close();
       }
@@ -189,7 +198,7 @@ export function storeConformance(name: string, factory: ConformanceFactory): voi
           now: T0 + 3,
           idleExpiresAt: T0 + 100,
         }),
-      ).toBe(false);
+      ).toMatchObject({ outcome: 'conflict' });
       const s = await store.findSession('ses_a');
       expect(s).toMatchObject({ revokedAt: T0 + 1, revokedReason: 'logout' });
     });
@@ -343,7 +352,7 @@ export function storeConformance(name: string, factory: ConformanceFactory): voi
           now: T0,
           idleExpiresAt: T0 + 1,
         }),
-      ).toBe(false);
+      ).toEqual({ outcome: 'conflict', state: null });
       expect(await store.findRefreshToken('tok_x')).toBeNull();
     });
 
@@ -492,8 +501,8 @@ export function storeConformance(name: string, factory: ConformanceFactory): voi
               }),
             ),
           );
-          expect(results.filter(Boolean)).toHaveLength(1);
-          const winner = `tok_${round}_${results.indexOf(true)}`;
+          expect(results.filter(rotated)).toHaveLength(1);
+          const winner = `tok_${round}_${results.findIndex(rotated)}`;
           expect((await a.findRefreshToken(current))?.token.successorId).toBe(winner);
           current = winner;
         }
@@ -544,7 +553,7 @@ export function storeConformance(name: string, factory: ConformanceFactory): voi
           now: T0 + 4,
           idleExpiresAt: T0 + 100,
         }),
-      ).toBe(false);
+      ).toMatchObject({ outcome: 'conflict' });
     });
 
     describe('ordering ties', () => {
@@ -608,6 +617,194 @@ export function storeConformance(name: string, factory: ConformanceFactory): voi
           '10.0.0.2',
           '10.0.0.1',
         ]);
+      });
+    });
+
+    describe('rotation conflicts report what the store found', () => {
+      const rotation = (parentId: string, successorId: string, now = T0 + 10) => ({
+        parentId,
+        successor: { id: successorId, secretHash: `hash_${successorId}` },
+        now,
+        idleExpiresAt: now + 1000,
+      });
+
+      it('a token already rotated: the token used, with its successor', async () => {
+        await userWithSession();
+        expect(await store.rotateRefreshToken(rotation('tok_a', 'tok_b'))).toEqual({ outcome: 'rotated' });
+        const lost = await store.rotateRefreshToken(rotation('tok_a', 'tok_c', T0 + 20));
+        expect(lost.outcome).toBe('conflict');
+        if (lost.outcome !== 'conflict') return;
+        expect(lost.state?.token).toMatchObject({ id: 'tok_a', usedAt: T0 + 10, successorId: 'tok_b' });
+        expect(lost.state?.successor).toMatchObject({
+          id: 'tok_b',
+          parentId: 'tok_a',
+          secretHash: 'hash_tok_b',
+          usedAt: null,
+        });
+        expect(lost.state?.session).toMatchObject({ id: 'ses_a', revokedAt: null, lastUsedAt: T0 + 10 });
+        // It is the same answer a read gives.
+        expect(lost.state).toEqual(await store.findRefreshToken('tok_a'));
+      });
+
+      it('the losers of a concurrent race all see the winner', async () => {
+        await userWithSession();
+        const results = await Promise.all(
+          Array.from({ length: 8 }, (_, i) => store.rotateRefreshToken(rotation('tok_a', `succ_${i}`))),
+        );
+        const winner = `succ_${results.findIndex(rotated)}`;
+        const losers = results.filter((r) => !rotated(r));
+        expect(losers).toHaveLength(7);
+        for (const r of losers) {
+          expect(r).toMatchObject({
+            outcome: 'conflict',
+            state: { token: { successorId: winner }, successor: { id: winner } },
+          });
+        }
+      });
+
+      it('a revoked session: the token unused, the session revoked', async () => {
+        await userWithSession();
+        await store.revokeSession({ sessionId: 'ses_a', reason: 'logout', now: T0 + 1 });
+        const lost = await store.rotateRefreshToken(rotation('tok_a', 'tok_b'));
+        expect(lost).toMatchObject({
+          outcome: 'conflict',
+          state: {
+            token: { id: 'tok_a', usedAt: null, successorId: null },
+            session: { id: 'ses_a', revokedAt: T0 + 1, revokedReason: 'logout' },
+            successor: null,
+          },
+        });
+        expect(await store.findRefreshToken('tok_b')).toBeNull();
+      });
+    });
+
+    describe('events written with a state change', () => {
+      const reuse = (at: number): SecurityEventRecord => ({
+        type: 'refresh_token_reuse',
+        at,
+        userId: 'usr_a',
+        sessionId: 'ses_a',
+        clientId: 'app',
+        ip: '10.1.1.1',
+        detail: { usedAt: T0, successorUsed: false },
+      });
+      // A row the database refuses (type is NOT NULL): the real failure of a real write, no mock.
+      const broken = { type: null, at: T0 } as unknown as SecurityEventRecord;
+
+      it('revokeSession records its event with the revocation, and again when already revoked', async () => {
+        await userWithSession();
+        expect(await store.listSecurityEvents()).toEqual([]);
+        expect(
+          await store.revokeSession({
+            sessionId: 'ses_a',
+            reason: 'reuse_detected',
+            now: T0 + 1,
+            event: reuse(T0 + 1),
+          }),
+        ).toBe(true);
+        expect(await store.findSession('ses_a')).toMatchObject({
+          revokedAt: T0 + 1,
+          revokedReason: 'reuse_detected',
+        });
+        expect(await store.listSecurityEvents()).toEqual([reuse(T0 + 1)]);
+        // A second detection (a concurrent request revoked first) is on record too; the revocation stands as it was.
+        expect(
+          await store.revokeSession({
+            sessionId: 'ses_a',
+            reason: 'reuse_detected',
+            now: T0 + 2,
+            event: reuse(T0 + 2),
+          }),
+        ).toBe(false);
+        expect((await store.listSecurityEvents()).map((e) => e.at)).toEqual([T0 + 2, T0 + 1]);
+        expect((await store.findSession('ses_a'))?.revokedAt).toBe(T0 + 1);
+      });
+
+      it('an event the database refuses rolls back the revocation of one session', async () => {
+        await userWithSession();
+        await expect(
+          store.revokeSession({ sessionId: 'ses_a', reason: 'reuse_detected', now: T0 + 1, event: broken }),
+        ).rejects.toThrow();
+        expect((await store.findSession('ses_a'))?.revokedAt).toBeNull();
+        expect(await store.listSecurityEvents()).toEqual([]);
+      });
+
+      it('an event the database refuses rolls back revoking all of a user sessions', async () => {
+        await userWithSession('a', 'ses_1', 'tok_1');
+        await expect(
+          store.revokeUserSessions({ userId: 'usr_a', reason: 'logout_all', now: T0 + 1, event: broken }),
+        ).rejects.toThrow();
+        expect((await store.findSession('ses_1'))?.revokedAt).toBeNull();
+        const event: SecurityEventRecord = {
+          type: 'session_revoked',
+          at: T0 + 2,
+          userId: 'usr_a',
+          sessionId: null,
+          clientId: null,
+          ip: null,
+        };
+        expect(
+          await store.revokeUserSessions({ userId: 'usr_a', reason: 'logout_all', now: T0 + 2, event }),
+        ).toBe(1);
+        expect(await store.listSecurityEvents()).toEqual([event]);
+      });
+
+      it('an event the database refuses rolls back a password change', async () => {
+        await userWithSession('a', 'ses_1', 'tok_1');
+        await userWithSession('a', 'ses_2', 'tok_2');
+        await expect(
+          store.changePassword({
+            userId: 'usr_a',
+            passwordHash: 'new',
+            now: T0 + 5,
+            keepSessionId: 'ses_1',
+            event: broken,
+          }),
+        ).rejects.toThrow();
+        expect(await store.findUserById('usr_a')).toMatchObject({
+          passwordHash: 'h',
+          passwordChangedAt: null,
+        });
+        expect((await store.findSession('ses_2'))?.revokedAt).toBeNull();
+        const event: SecurityEventRecord = {
+          type: 'password_changed',
+          at: T0 + 6,
+          userId: 'usr_a',
+          sessionId: 'ses_1',
+          clientId: null,
+          ip: null,
+        };
+        expect(
+          await store.changePassword({
+            userId: 'usr_a',
+            passwordHash: 'new',
+            now: T0 + 6,
+            keepSessionId: 'ses_1',
+            event,
+          }),
+        ).toBe(1);
+        expect(await store.listSecurityEvents()).toEqual([event]);
+        expect((await store.findSession('ses_2'))?.revokedReason).toBe('password_changed');
+      });
+
+      it('an event the database refuses rolls back disabling a user', async () => {
+        await userWithSession('a', 'ses_1', 'tok_1');
+        await expect(
+          store.setUserDisabled({ userId: 'usr_a', disabled: true, now: T0 + 7, event: broken }),
+        ).rejects.toThrow();
+        expect((await store.findUserById('usr_a'))?.disabledAt).toBeNull();
+        expect((await store.findSession('ses_1'))?.revokedAt).toBeNull();
+        const event: SecurityEventRecord = {
+          type: 'session_revoked',
+          at: T0 + 8,
+          userId: 'usr_a',
+          sessionId: null,
+          clientId: null,
+          ip: null,
+        };
+        await store.setUserDisabled({ userId: 'usr_a', disabled: true, now: T0 + 8, event });
+        expect(await store.listSecurityEvents()).toEqual([event]);
+        expect((await store.findSession('ses_1'))?.revokedReason).toBe('user_disabled');
       });
     });
   });

@@ -16,6 +16,7 @@ import {
 import type {
   RefreshTokenState,
   RevocationReason,
+  RotationResult,
   RotationWrite,
   SecurityEventRecord,
   Store,
@@ -55,7 +56,8 @@ export function createSqlStore(dialect: SqlDialect): Store {
     return (yield statement).changes;
   }
 
-  function* recordEvent(e: SecurityEventRecord): Work<void> {
+  function* recordEvent(e: SecurityEventRecord | undefined): Work<void> {
+    if (!e) return;
     yield sql`INSERT INTO ${events} (type, at, user_id, session_id, client_id, ip, detail)
       VALUES (${e.type}, ${e.at}, ${e.userId ?? null}, ${e.sessionId ?? null}, ${e.clientId ?? null},
         ${e.ip ?? null}, ${e.detail ? JSON.stringify(e.detail) : null})`;
@@ -87,7 +89,7 @@ export function createSqlStore(dialect: SqlDialect): Store {
     };
   }
 
-  function* rotate(w: RotationWrite): Work<boolean> {
+  function* rotate(w: RotationWrite): Work<RotationResult> {
     // The linearisation point: only one writer can flip used_at from NULL.
     // On PostgreSQL concurrent rotations queue on the row lock; when the
     // winner commits, READ COMMITTED re-checks the WHERE clause against the
@@ -98,14 +100,15 @@ export function createSqlStore(dialect: SqlDialect): Store {
       WHERE id = ${w.parentId} AND used_at IS NULL
         AND EXISTS (SELECT 1 FROM ${sessions} x WHERE x.id = session_id AND x.revoked_at IS NULL)
       RETURNING session_id`);
-    // Lost the race, or the token is spent, unknown or its session revoked: write nothing.
-    if (!marked) return false;
+    // Lost the race, or the token is spent, unknown or its session revoked:
+    // write nothing, and report what is there, read after the winner committed.
+    if (!marked) return { outcome: 'conflict', state: yield* refreshTokenState(w.parentId) };
     const sessionId = str(marked.session_id);
     yield sql`INSERT INTO ${tokens} (id, session_id, secret_hash, parent_id, successor_id, created_at, used_at)
       VALUES (${w.successor.id}, ${sessionId}, ${w.successor.secretHash}, ${w.parentId}, NULL, ${w.now}, NULL)`;
     yield sql`UPDATE ${sessions} SET last_used_at = ${w.now}, idle_expires_at = ${w.idleExpiresAt}
       WHERE id = ${sessionId}`;
-    return true;
+    return { outcome: 'rotated' };
   }
 
   return {
@@ -146,19 +149,22 @@ export function createSqlStore(dialect: SqlDialect): Store {
         )
       ).map(toUser);
     },
-    changePassword({ userId, passwordHash, now, keepSessionId }) {
+    changePassword({ userId, passwordHash, now, keepSessionId, event }) {
       // One transaction: a failure between the statements must not leave the
       // new password in place while sessions opened with the old one live on.
       return dialect.transaction(function* () {
         yield sql`UPDATE ${users} SET password_hash = ${passwordHash}, password_changed_at = ${now}
           WHERE id = ${userId}`;
-        return yield* revokeUserSessions(userId, 'password_changed', now, keepSessionId);
+        const count = yield* revokeUserSessions(userId, 'password_changed', now, keepSessionId);
+        yield* recordEvent(event);
+        return count;
       });
     },
-    setUserDisabled({ userId, disabled, now }) {
+    setUserDisabled({ userId, disabled, now, event }) {
       return dialect.transaction(function* () {
         yield sql`UPDATE ${users} SET disabled_at = ${disabled ? now : null} WHERE id = ${userId}`;
         if (disabled) yield* revokeUserSessions(userId, 'user_disabled', now, null);
+        yield* recordEvent(event);
       });
     },
 
@@ -217,16 +223,24 @@ export function createSqlStore(dialect: SqlDialect): Store {
       );
       return found.map((r) => toSession(r));
     },
-    async revokeSession({ sessionId, reason, now }) {
-      return (
-        (await dialect.run(() =>
-          changesOf(sql`UPDATE ${sessions} SET revoked_at = ${now}, revoked_reason = ${reason}
-            WHERE id = ${sessionId} AND revoked_at IS NULL`),
-        )) === 1
-      );
+    revokeSession({ sessionId, reason, now, event }) {
+      function* work(): Work<boolean> {
+        const changed =
+          yield* changesOf(sql`UPDATE ${sessions} SET revoked_at = ${now}, revoked_reason = ${reason}
+          WHERE id = ${sessionId} AND revoked_at IS NULL`);
+        yield* recordEvent(event);
+        return changed === 1;
+      }
+      // A lone UPDATE needs no transaction; with an event, both land or neither.
+      return event ? dialect.transaction(work) : dialect.run(work);
     },
-    revokeUserSessions({ userId, reason, now, exceptSessionId }) {
-      return dialect.run(() => revokeUserSessions(userId, reason, now, exceptSessionId ?? null));
+    revokeUserSessions({ userId, reason, now, exceptSessionId, event }) {
+      const work = function* () {
+        const count = yield* revokeUserSessions(userId, reason, now, exceptSessionId ?? null);
+        yield* recordEvent(event);
+        return count;
+      };
+      return event ? dialect.transaction(work) : dialect.run(work);
     },
 
     findRefreshToken(id) {
