@@ -12,11 +12,12 @@ import { postgresMigrations } from './postgres-migrations.js';
 
 /**
  * Driver surface this adapter needs: `pg`'s `Pool` (`query`, `connect`,
- * `end`, the `error` event) and `PoolClient` (`query`, `release`), plus
- * `pg.escapeIdentifier`. Every statement uses `$n` parameters; no value is
- * ever spliced into SQL text.
+ * `end`) and `PoolClient` (`query`, `release`), plus `pg.escapeIdentifier`
+ * for the schema name. Every statement uses `$n` parameters; no value is
+ * ever spliced into SQL text. (`postgres-store.ts` also constructs the pool
+ * and listens to its `error` event.)
  */
-type Pool = Pick<pg.Pool, 'query' | 'connect' | 'end' | 'on'>;
+type Pool = Pick<pg.Pool, 'query' | 'connect' | 'end'>;
 type PoolClient = Pick<pg.PoolClient, 'query' | 'release'>;
 /** Anything that runs a parameterised query: the pool, or a client inside a transaction. */
 type Queryable = Pick<pg.Pool, 'query'> | PoolClient;

@@ -21,7 +21,7 @@ import type {
   SecurityEventRecord,
   Store,
 } from '../store.js';
-import type { SqlDialect, TableName, Work } from './dialect.js';
+import type { SqlDialect, Statement, TableName, Work } from './dialect.js';
 import { SqlFragment, sqlTag } from './statement.js';
 
 /**
@@ -49,10 +49,10 @@ export function createSqlStore(dialect: SqlDialect): Store {
   const read = (work: () => Work<Row[]>) => dialect.run(work);
   const firstOf = async (work: () => Work<Row[]>): Promise<Row | undefined> => (await read(work))[0];
 
-  function* rowsOf(statement: ReturnType<typeof sql>): Work<Row[]> {
+  function* rowsOf(statement: Statement): Work<Row[]> {
     return (yield statement).rows;
   }
-  function* changesOf(statement: ReturnType<typeof sql>): Work<number> {
+  function* changesOf(statement: Statement): Work<number> {
     return (yield statement).changes;
   }
 
@@ -95,6 +95,7 @@ export function createSqlStore(dialect: SqlDialect): Store {
     // winner commits, READ COMMITTED re-checks the WHERE clause against the
     // committed row, finds used_at set, and skips it. On SQLite the
     // IMMEDIATE transaction holds the database's one write lock throughout.
+    // (`session_id` in the subquery is the updated token's: sessions has no such column.)
     const [marked] =
       yield* rowsOf(sql`UPDATE ${tokens} SET used_at = ${w.now}, successor_id = ${w.successor.id}
       WHERE id = ${w.parentId} AND used_at IS NULL
