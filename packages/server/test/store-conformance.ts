@@ -1,16 +1,35 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ClientRecord, NewSession, SessionRecord, Store } from '../src/store/store.js';
+import type {
+  ClientRecord,
+  NewSession,
+  RotationResult,
+  SecurityEventRecord,
+  SessionRecord,
+  Store,
+} from '../src/store/store.js';
+
+/** What an adapter's test gives the conformance suite. */
+export interface ConformanceFactory {
+  /** A fresh, empty, migrated store. */
+  open(): Promise<Store>;
+  /** Another connection to the same database, as a separate server instance would hold. */
+  openSecond(of: Store): Promise<Store>;
+  cleanup?(): Promise<void>;
+  /**
+   * Runs one SQL statement on the current store's database over a
+   * connection of its own, as an operator would (table names unqualified),
+   * and returns its rows. For what the `Store` has no method for.
+   */
+  rawSql(text: string): Promise<Record<string, unknown>[]>;
+  /** The driver's `code` for a duplicate primary key. */
+  duplicateKeyCode: string;
+}
 
 /**
  * The one conformance suite every `Store` adapter runs against a real
- * database. `open` returns a fresh, empty, migrated store; `openSecond`
- * opens another connection to the same database, to prove the
- * rotation promise across connections, as separate server instances would.
+ * database. `openSecond` proves the rotation promise across connections.
  */
-export function storeConformance(
-  name: string,
-  factory: { open(): Promise<Store>; openSecond(of: Store): Promise<Store>; cleanup?(): Promise<void> },
-): void {
+export function storeConformance(name: string, factory: ConformanceFactory): void {
   describe(`Store conformance: ${name}`, () => {
     let store: Store;
     const T0 = 1_800_000_000_000;
@@ -37,6 +56,8 @@ export function storeConformance(
       createdAt: T0,
       ...extra,
     });
+
+    const rotated = (r: RotationResult) => r.outcome === 'rotated';
 
     async function userWithSession(suffix = 'a', sessionId = `ses_${suffix}`, tokenId = `tok_${suffix}`) {
       await store.createClient(client('app'), { ifMissing: true });
@@ -108,7 +129,7 @@ export function storeConformance(
         now: T0 + 10,
         idleExpiresAt: T0 + 1010,
       });
-      expect(won).toBe(true);
+      expect(won).toEqual({ outcome: 'rotated' });
       const parent = await store.findRefreshToken('tok_a');
       expect(parent?.token).toMatchObject({ usedAt: T0 + 10, successorId: 'tok_b' });
       expect(parent?.successor).toMatchObject({
@@ -126,7 +147,7 @@ export function storeConformance(
           now: T0 + 20,
           idleExpiresAt: T0 + 2000,
         }),
-      ).toBe(false);
+      ).toMatchObject({ outcome: 'conflict' });
       expect(await store.findRefreshToken('tok_c')).toBeNull();
       expect((await store.findRefreshToken('tok_a'))?.token.successorId).toBe('tok_b');
     });
@@ -143,7 +164,7 @@ export function storeConformance(
           }),
         ),
       );
-      expect(results.filter(Boolean)).toHaveLength(1);
+      expect(results.filter(rotated)).toHaveLength(1);
     });
 
     it('of concurrent rotations over two connections exactly one wins', async () => {
@@ -160,7 +181,7 @@ export function storeConformance(
             }),
           ),
         );
-        expect(results.filter(Boolean)).toHaveLength(1);
+        expect(results.filter(rotated)).toHaveLength(1);
       } finally {
         await other.close();
       }
@@ -177,7 +198,7 @@ export function storeConformance(
           now: T0 + 3,
           idleExpiresAt: T0 + 100,
         }),
-      ).toBe(false);
+      ).toMatchObject({ outcome: 'conflict' });
       const s = await store.findSession('ses_a');
       expect(s).toMatchObject({ revokedAt: T0 + 1, revokedReason: 'logout' });
     });
@@ -331,7 +352,7 @@ export function storeConformance(
           now: T0,
           idleExpiresAt: T0 + 1,
         }),
-      ).toBe(false);
+      ).toEqual({ outcome: 'conflict', state: null });
       expect(await store.findRefreshToken('tok_x')).toBeNull();
     });
 
@@ -428,6 +449,363 @@ export function storeConformance(
       expect(await store.deleteClient('app', T0 + 3)).toBe(true);
       expect((await store.findSession('ses_a'))?.revokedReason).toBe('admin');
       expect(await store.deleteClient('app', T0 + 4)).toBe(false);
+    });
+
+    it('creating a client only if missing ignores an id conflict, not a bad row', async () => {
+      const bad = client('odd', { type: 'weird' as ClientRecord['type'] });
+      await expect(store.createClient(bad, { ifMissing: true })).rejects.toThrow();
+      expect(await store.findClient('odd')).toBeNull();
+    });
+
+    it('a duplicate user id is an error but not email_taken', async () => {
+      await store.createUser({ id: 'usr_1', email: 'a@example.com', passwordHash: 'h', createdAt: T0 });
+      const err = await store
+        .createUser({ id: 'usr_1', email: 'b@example.com', passwordHash: 'h', createdAt: T0 })
+        .then(
+          () => null,
+          (e: unknown) => e as { code?: string },
+        );
+      expect(err?.code).toBe(factory.duplicateKeyCode);
+    });
+
+    it('ten rounds of ten concurrent rotations over two connections grow one linear chain', async () => {
+      const a = store;
+      const b = await factory.openSecond(store);
+      try {
+        await a.createClient(client('app'));
+        await a.createUser({ id: 'usr_1', email: 'c@example.com', passwordHash: 'h', createdAt: T0 });
+        await a.createSession({
+          session: {
+            id: 'ses_1',
+            userId: 'usr_1',
+            clientId: 'app',
+            scope: null,
+            createdAt: T0,
+            lastUsedAt: T0,
+            idleExpiresAt: T0 + 1000,
+            expiresAt: T0 + 5000,
+            userAgent: null,
+            ip: null,
+          },
+          firstToken: { id: 'tok_0', secretHash: 'h0' },
+        });
+        let current = 'tok_0';
+        for (let round = 1; round <= 10; round++) {
+          const results = await Promise.all(
+            Array.from({ length: 10 }, (_, i) =>
+              (i % 2 ? a : b).rotateRefreshToken({
+                parentId: current,
+                successor: { id: `tok_${round}_${i}`, secretHash: `h${round}` },
+                now: T0 + round,
+                idleExpiresAt: T0 + 1000 + round,
+              }),
+            ),
+          );
+          expect(results.filter(rotated)).toHaveLength(1);
+          const winner = `tok_${round}_${results.findIndex(rotated)}`;
+          expect((await a.findRefreshToken(current))?.token.successorId).toBe(winner);
+          current = winner;
+        }
+        const count = await factory.rawSql(
+          'SELECT CAST(COUNT(*) AS INTEGER) AS n, CAST(COUNT(used_at) AS INTEGER) AS used FROM refresh_tokens',
+        );
+        expect(count[0]).toEqual({ n: 11, used: 10 });
+        expect(await a.findSession('ses_1')).toMatchObject({ lastUsedAt: T0 + 10, idleExpiresAt: T0 + 1010 });
+      } finally {
+        await b.close();
+      }
+    });
+
+    it('deleting a user deletes its trusted devices, sessions and tokens (ON DELETE CASCADE)', async () => {
+      await userWithSession('a');
+      await store.addTrustedDevice({
+        id: 'dev_1',
+        userId: 'usr_a',
+        secretHash: 'dh',
+        createdAt: T0,
+        lastUsedAt: T0,
+      });
+      // There is no store method to delete a user yet: do it as an operator would, with SQL.
+      await factory.rawSql("DELETE FROM users WHERE id = 'usr_a'");
+      expect(await factory.rawSql('SELECT CAST(COUNT(*) AS INTEGER) AS n FROM trusted_devices')).toEqual([
+        { n: 0 },
+      ]);
+      expect(await store.findTrustedDevice('dev_1')).toBeNull();
+      expect(await store.findSession('ses_a')).toBeNull();
+      expect(await store.findRefreshToken('tok_a')).toBeNull();
+    });
+
+    it('deleting a client leaves its sessions on record, revoked, and spares other clients', async () => {
+      await userWithSession('a', 'ses_1', 'tok_1');
+      await store.createClient(client('other'));
+      await store.createSession({
+        session: { ...(await store.findSession('ses_1'))!, id: 'ses_2', clientId: 'other' },
+        firstToken: { id: 'tok_2', secretHash: 'h' },
+      });
+      expect(await store.deleteClient('app', T0 + 3)).toBe(true);
+      expect(await store.findClient('app')).toBeNull();
+      expect(await store.findSession('ses_1')).toMatchObject({ revokedAt: T0 + 3, revokedReason: 'admin' });
+      expect((await store.findSession('ses_2'))?.revokedAt).toBeNull();
+      expect(
+        await store.rotateRefreshToken({
+          parentId: 'tok_1',
+          successor: { id: 'tok_1b', secretHash: 'h' },
+          now: T0 + 4,
+          idleExpiresAt: T0 + 100,
+        }),
+      ).toMatchObject({ outcome: 'conflict' });
+    });
+
+    describe('ordering ties', () => {
+      it('lists users with the same creation time by id', async () => {
+        for (const id of ['usr_c', 'usr_a', 'usr_b']) {
+          await store.createUser({ id, email: `${id}@example.com`, passwordHash: 'h', createdAt: T0 });
+        }
+        await store.createUser({ id: 'usr_0', email: 'z@example.com', passwordHash: 'h', createdAt: T0 + 1 });
+        expect((await store.listUsers()).map((u) => u.id)).toEqual(['usr_a', 'usr_b', 'usr_c', 'usr_0']);
+        expect((await store.listUsers({ limit: 2 })).map((u) => u.id)).toEqual(['usr_a', 'usr_b']);
+      });
+
+      it('lists sessions used at the same time by id, after more recently used ones', async () => {
+        await userWithSession('a', 'ses_c', 'tok_c');
+        await userWithSession('a', 'ses_a', 'tok_a');
+        await userWithSession('a', 'ses_b', 'tok_b');
+        await userWithSession('a', 'ses_0', 'tok_0');
+        await store.rotateRefreshToken({
+          parentId: 'tok_0',
+          successor: { id: 'tok_0b', secretHash: 'h' },
+          now: T0 + 5,
+          idleExpiresAt: T0 + 900,
+        });
+        expect((await store.listActiveSessions('usr_a', T0 + 10)).map((s) => s.id)).toEqual([
+          'ses_0',
+          'ses_a',
+          'ses_b',
+          'ses_c',
+        ]);
+      });
+
+      it('breaks ties of ids bytewise (upper case before lower case, digits before letters)', async () => {
+        const ids = ['usr_b', 'usr_B', 'usr_1', 'usr__'];
+        for (const [i, id] of ids.entries()) {
+          await store.createUser({ id, email: `u${i}@example.com`, passwordHash: 'h', createdAt: T0 });
+        }
+        expect((await store.listUsers()).map((u) => u.id)).toEqual(['usr_1', 'usr_B', 'usr__', 'usr_b']);
+      });
+
+      it('lists clients and signing keys made at the same time by id', async () => {
+        for (const id of ['c2', 'c1', 'c3']) await store.createClient(client(id));
+        expect((await store.listClients()).map((c) => c.id)).toEqual(['c1', 'c2', 'c3']);
+        const key = {
+          alg: 'ES256' as const,
+          privateJwk: '{}',
+          publicJwk: '{}',
+          createdAt: T0,
+          activatesAt: T0,
+          retiredAt: null,
+        };
+        for (const kid of ['k2', 'k3', 'k1']) await store.addSigningKey({ ...key, kid });
+        expect((await store.listSigningKeys()).map((k) => k.kid)).toEqual(['k1', 'k2', 'k3']);
+      });
+
+      it('lists security events with the same time newest recorded first', async () => {
+        for (const ip of ['10.0.0.1', '10.0.0.2', '10.0.0.3']) {
+          await store.recordSecurityEvent({ type: 'login_failed', at: T0, userId: 'usr_a', ip });
+        }
+        expect((await store.listSecurityEvents({ userId: 'usr_a' })).map((e) => e.ip)).toEqual([
+          '10.0.0.3',
+          '10.0.0.2',
+          '10.0.0.1',
+        ]);
+      });
+    });
+
+    describe('rotation conflicts report what the store found', () => {
+      const rotation = (parentId: string, successorId: string, now = T0 + 10) => ({
+        parentId,
+        successor: { id: successorId, secretHash: `hash_${successorId}` },
+        now,
+        idleExpiresAt: now + 1000,
+      });
+
+      it('a token already rotated: the token used, with its successor', async () => {
+        await userWithSession();
+        expect(await store.rotateRefreshToken(rotation('tok_a', 'tok_b'))).toEqual({ outcome: 'rotated' });
+        const lost = await store.rotateRefreshToken(rotation('tok_a', 'tok_c', T0 + 20));
+        expect(lost.outcome).toBe('conflict');
+        if (lost.outcome !== 'conflict') return;
+        expect(lost.state?.token).toMatchObject({ id: 'tok_a', usedAt: T0 + 10, successorId: 'tok_b' });
+        expect(lost.state?.successor).toMatchObject({
+          id: 'tok_b',
+          parentId: 'tok_a',
+          secretHash: 'hash_tok_b',
+          usedAt: null,
+        });
+        expect(lost.state?.session).toMatchObject({ id: 'ses_a', revokedAt: null, lastUsedAt: T0 + 10 });
+        // It is the same answer a read gives.
+        expect(lost.state).toEqual(await store.findRefreshToken('tok_a'));
+      });
+
+      it('the losers of a concurrent race all see the winner', async () => {
+        await userWithSession();
+        const results = await Promise.all(
+          Array.from({ length: 8 }, (_, i) => store.rotateRefreshToken(rotation('tok_a', `succ_${i}`))),
+        );
+        const winner = `succ_${results.findIndex(rotated)}`;
+        const losers = results.filter((r) => !rotated(r));
+        expect(losers).toHaveLength(7);
+        for (const r of losers) {
+          expect(r).toMatchObject({
+            outcome: 'conflict',
+            state: { token: { successorId: winner }, successor: { id: winner } },
+          });
+        }
+      });
+
+      it('a revoked session: the token unused, the session revoked', async () => {
+        await userWithSession();
+        await store.revokeSession({ sessionId: 'ses_a', reason: 'logout', now: T0 + 1 });
+        const lost = await store.rotateRefreshToken(rotation('tok_a', 'tok_b'));
+        expect(lost).toMatchObject({
+          outcome: 'conflict',
+          state: {
+            token: { id: 'tok_a', usedAt: null, successorId: null },
+            session: { id: 'ses_a', revokedAt: T0 + 1, revokedReason: 'logout' },
+            successor: null,
+          },
+        });
+        expect(await store.findRefreshToken('tok_b')).toBeNull();
+      });
+    });
+
+    describe('events written with a state change', () => {
+      const reuse = (at: number): SecurityEventRecord => ({
+        type: 'refresh_token_reuse',
+        at,
+        userId: 'usr_a',
+        sessionId: 'ses_a',
+        clientId: 'app',
+        ip: '10.1.1.1',
+        detail: { usedAt: T0, successorUsed: false },
+      });
+      // A row the database refuses (type is NOT NULL): the real failure of a real write, no mock.
+      const broken = { type: null, at: T0 } as unknown as SecurityEventRecord;
+
+      it('revokeSession records its event with the revocation, and again when already revoked', async () => {
+        await userWithSession();
+        expect(await store.listSecurityEvents()).toEqual([]);
+        expect(
+          await store.revokeSession({
+            sessionId: 'ses_a',
+            reason: 'reuse_detected',
+            now: T0 + 1,
+            event: reuse(T0 + 1),
+          }),
+        ).toBe(true);
+        expect(await store.findSession('ses_a')).toMatchObject({
+          revokedAt: T0 + 1,
+          revokedReason: 'reuse_detected',
+        });
+        expect(await store.listSecurityEvents()).toEqual([reuse(T0 + 1)]);
+        // A second detection (a concurrent request revoked first) is on record too; the revocation stands as it was.
+        expect(
+          await store.revokeSession({
+            sessionId: 'ses_a',
+            reason: 'reuse_detected',
+            now: T0 + 2,
+            event: reuse(T0 + 2),
+          }),
+        ).toBe(false);
+        expect((await store.listSecurityEvents()).map((e) => e.at)).toEqual([T0 + 2, T0 + 1]);
+        expect((await store.findSession('ses_a'))?.revokedAt).toBe(T0 + 1);
+      });
+
+      it('an event the database refuses rolls back the revocation of one session', async () => {
+        await userWithSession();
+        await expect(
+          store.revokeSession({ sessionId: 'ses_a', reason: 'reuse_detected', now: T0 + 1, event: broken }),
+        ).rejects.toThrow();
+        expect((await store.findSession('ses_a'))?.revokedAt).toBeNull();
+        expect(await store.listSecurityEvents()).toEqual([]);
+      });
+
+      it('an event the database refuses rolls back revoking all of a user sessions', async () => {
+        await userWithSession('a', 'ses_1', 'tok_1');
+        await expect(
+          store.revokeUserSessions({ userId: 'usr_a', reason: 'logout_all', now: T0 + 1, event: broken }),
+        ).rejects.toThrow();
+        expect((await store.findSession('ses_1'))?.revokedAt).toBeNull();
+        const event: SecurityEventRecord = {
+          type: 'session_revoked',
+          at: T0 + 2,
+          userId: 'usr_a',
+          sessionId: null,
+          clientId: null,
+          ip: null,
+        };
+        expect(
+          await store.revokeUserSessions({ userId: 'usr_a', reason: 'logout_all', now: T0 + 2, event }),
+        ).toBe(1);
+        expect(await store.listSecurityEvents()).toEqual([event]);
+      });
+
+      it('an event the database refuses rolls back a password change', async () => {
+        await userWithSession('a', 'ses_1', 'tok_1');
+        await userWithSession('a', 'ses_2', 'tok_2');
+        await expect(
+          store.changePassword({
+            userId: 'usr_a',
+            passwordHash: 'new',
+            now: T0 + 5,
+            keepSessionId: 'ses_1',
+            event: broken,
+          }),
+        ).rejects.toThrow();
+        expect(await store.findUserById('usr_a')).toMatchObject({
+          passwordHash: 'h',
+          passwordChangedAt: null,
+        });
+        expect((await store.findSession('ses_2'))?.revokedAt).toBeNull();
+        const event: SecurityEventRecord = {
+          type: 'password_changed',
+          at: T0 + 6,
+          userId: 'usr_a',
+          sessionId: 'ses_1',
+          clientId: null,
+          ip: null,
+        };
+        expect(
+          await store.changePassword({
+            userId: 'usr_a',
+            passwordHash: 'new',
+            now: T0 + 6,
+            keepSessionId: 'ses_1',
+            event,
+          }),
+        ).toBe(1);
+        expect(await store.listSecurityEvents()).toEqual([event]);
+        expect((await store.findSession('ses_2'))?.revokedReason).toBe('password_changed');
+      });
+
+      it('an event the database refuses rolls back disabling a user', async () => {
+        await userWithSession('a', 'ses_1', 'tok_1');
+        await expect(
+          store.setUserDisabled({ userId: 'usr_a', disabled: true, now: T0 + 7, event: broken }),
+        ).rejects.toThrow();
+        expect((await store.findUserById('usr_a'))?.disabledAt).toBeNull();
+        expect((await store.findSession('ses_1'))?.revokedAt).toBeNull();
+        const event: SecurityEventRecord = {
+          type: 'session_revoked',
+          at: T0 + 8,
+          userId: 'usr_a',
+          sessionId: null,
+          clientId: null,
+          ip: null,
+        };
+        await store.setUserDisabled({ userId: 'usr_a', disabled: true, now: T0 + 8, event });
+        expect(await store.listSecurityEvents()).toEqual([event]);
+        expect((await store.findSession('ses_1'))?.revokedReason).toBe('user_disabled');
+      });
     });
   });
 }

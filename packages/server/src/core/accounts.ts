@@ -207,13 +207,13 @@ export function createAccounts(
         passwordHash,
         now: t,
         keepSessionId: input.sessionId,
-      });
-      await store.recordSecurityEvent({
-        type: 'password_changed',
-        at: t,
-        userId: user.id,
-        sessionId: input.sessionId,
-        ip: input.ip ?? null,
+        event: {
+          type: 'password_changed',
+          at: t,
+          userId: user.id,
+          sessionId: input.sessionId,
+          ip: input.ip ?? null,
+        },
       });
       emit({ kind: 'session_revoked', reason: 'password_changed', userId: user.id, count });
     },

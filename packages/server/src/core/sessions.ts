@@ -139,19 +139,21 @@ export function createSessions(core: CoreContext, tokens: AccessTokens): Session
   }
 
   async function reuseDetected(state: RefreshTokenState, t: number, ctx: RequestContext): Promise<never> {
+    // Revocation and audit record in one transaction: a crash between them
+    // must not leave a revoked family with no record of why (or the reverse).
     const revoked = await store.revokeSession({
       sessionId: state.session.id,
       reason: 'reuse_detected',
       now: t,
-    });
-    await store.recordSecurityEvent({
-      type: 'refresh_token_reuse',
-      at: t,
-      userId: state.session.userId,
-      sessionId: state.session.id,
-      clientId: state.session.clientId,
-      ip: ctx.ip ?? null,
-      detail: { usedAt: state.token.usedAt, successorUsed: state.successor?.usedAt != null },
+      event: {
+        type: 'refresh_token_reuse',
+        at: t,
+        userId: state.session.userId,
+        sessionId: state.session.id,
+        clientId: state.session.clientId,
+        ip: ctx.ip ?? null,
+        detail: { usedAt: state.token.usedAt, successorUsed: state.successor?.usedAt != null },
+      },
     });
     emit({
       kind: 'refresh',
@@ -226,54 +228,53 @@ export function createSessions(core: CoreContext, tokens: AccessTokens): Session
       }
       const scope = narrowScope(state.session.scope, input.scope);
 
-      for (let attempt = 0; attempt < 2; attempt++) {
-        const t = now();
-        const dead = liveness(state.session, t);
-        if (dead) return fail(dead, state.session.id);
+      const t = now();
+      const dead = liveness(state.session, t);
+      if (dead) return fail(dead, state.session.id);
 
-        const usedAt = state.token.usedAt;
-        if (usedAt === null) {
-          const successor = deriveSuccessor(parsed.secret, newRefreshTokenId());
-          const idleExpiresAt = Math.min(
-            t + (client.refreshIdleTtl ?? cfg.refreshIdleTtl),
-            state.session.expiresAt,
-          );
-          const won = await store.rotateRefreshToken({
-            parentId: state.token.id,
-            successor: { id: successor.id, secretHash: successor.hash },
-            now: t,
-            idleExpiresAt,
-          });
-          if (won) {
-            emit({ kind: 'refresh', outcome: 'rotated', sessionId: state.session.id, clientId: client.id });
-            const session = { ...state.session, lastUsedAt: t, idleExpiresAt };
-            return { ...issue(session, client, successor.token, scope, t), outcome: 'rotated' };
-          }
-          // Lost the race to a concurrent rotation (or a revocation): re-read and decide again.
-          const again = await store.findRefreshToken(parsed.id);
-          if (!again) return fail('The refresh token is invalid');
-          state = again;
-          continue;
+      if (state.token.usedAt === null) {
+        const successor = deriveSuccessor(parsed.secret, newRefreshTokenId());
+        const idleExpiresAt = Math.min(
+          t + (client.refreshIdleTtl ?? cfg.refreshIdleTtl),
+          state.session.expiresAt,
+        );
+        const rotation = await store.rotateRefreshToken({
+          parentId: state.token.id,
+          successor: { id: successor.id, secretHash: successor.hash },
+          now: t,
+          idleExpiresAt,
+        });
+        if (rotation.outcome === 'rotated') {
+          emit({ kind: 'refresh', outcome: 'rotated', sessionId: state.session.id, clientId: client.id });
+          const session = { ...state.session, lastUsedAt: t, idleExpiresAt };
+          return { ...issue(session, client, successor.token, scope, t), outcome: 'rotated' };
         }
-
-        const successor = state.successor;
-        const withinGrace = t - usedAt <= cfg.reuseGrace;
-        if (withinGrace && successor && successor.usedAt === null) {
-          const again = deriveSuccessor(parsed.secret, successor.id);
-          // The stored hash proves the derivation matches what was issued.
-          if (again.hash !== successor.secretHash)
-            return fail('The refresh token is invalid', state.session.id);
-          emit({
-            kind: 'refresh',
-            outcome: 'grace_replay',
-            sessionId: state.session.id,
-            clientId: client.id,
-          });
-          return { ...issue(state.session, client, again.token, scope, t), outcome: 'grace_replay' };
-        }
-        return reuseDetected(state, t, input);
+        // Lost the race to a concurrent rotation (or a revocation): the store
+        // says what it found, so decide once from that.
+        if (!rotation.state) return fail('The refresh token is invalid');
+        state = rotation.state;
+        const ended = liveness(state.session, t);
+        if (ended) return fail(ended, state.session.id);
       }
-      return fail('The refresh token is invalid');
+
+      const usedAt = state.token.usedAt;
+      if (usedAt === null) return fail('The refresh token is invalid', state.session.id);
+      const successor = state.successor;
+      const withinGrace = t - usedAt <= cfg.reuseGrace;
+      if (withinGrace && successor && successor.usedAt === null) {
+        const again = deriveSuccessor(parsed.secret, successor.id);
+        // The stored hash proves the derivation matches what was issued.
+        if (again.hash !== successor.secretHash)
+          return fail('The refresh token is invalid', state.session.id);
+        emit({
+          kind: 'refresh',
+          outcome: 'grace_replay',
+          sessionId: state.session.id,
+          clientId: client.id,
+        });
+        return { ...issue(state.session, client, again.token, scope, t), outcome: 'grace_replay' };
+      }
+      return reuseDetected(state, t, input);
     },
 
     async revokeRefreshToken(refreshToken) {

@@ -2,6 +2,7 @@ import type {
   ClientRecord,
   RefreshTokenRecord,
   RevocationReason,
+  SecurityEventRecord,
   SessionRecord,
   SigningKeyRecord,
   TrustedDeviceRecord,
@@ -103,6 +104,20 @@ export function toKey(r: Row): SigningKeyRecord {
     createdAt: num(r.created_at),
     activatesAt: num(r.activates_at),
     retiredAt: optNum(r.retired_at),
+  };
+}
+
+export function toEvent(r: Row): SecurityEventRecord {
+  return {
+    type: str(r.type) as SecurityEventRecord['type'],
+    at: num(r.at),
+    userId: optStr(r.user_id),
+    sessionId: optStr(r.session_id),
+    clientId: optStr(r.client_id),
+    ip: optStr(r.ip),
+    ...(r.detail === null || r.detail === undefined
+      ? {}
+      : { detail: json<SecurityEventRecord['detail']>(r.detail) }),
   };
 }
 

@@ -148,6 +148,17 @@ export interface RotationWrite {
   idleExpiresAt: number;
 }
 
+/**
+ * Result of {@link Store.rotateRefreshToken}. On `conflict` the conditional
+ * update did not apply, and `state` is what the store found instead, read
+ * in the same unit of work: the token already used (with its successor),
+ * or its session revoked; null when the token does not exist. Core decides
+ * from it at once (grace replay, reuse, or refusal) without reading again.
+ */
+export type RotationResult =
+  | { outcome: 'rotated' }
+  | { outcome: 'conflict'; state: RefreshTokenState | null };
+
 /** Input of {@link Store.createSession}. */
 export interface NewSession {
   session: Omit<SessionRecord, 'revokedAt' | 'revokedReason'>;
@@ -157,11 +168,16 @@ export interface NewSession {
 /**
  * The store. Every method is one atomic unit of work.
  *
- * Concurrency promise of {@link Store.rotateRefreshToken}: of any number of
- * concurrent rotations of one token, in one process or across many processes
- * sharing the database, exactly one returns `true`; the others return
- * `false` and write nothing. The conditional update that marks the token
- * used is the linearisation point.
+ * Concurrency promise of {@link Store.rotateRefreshToken}: of any number N
+ * of concurrent rotations of one token, in one process or across many
+ * processes sharing the database, exactly one returns `{ outcome: 'rotated' }`;
+ * the other N-1 return `{ outcome: 'conflict' }` and write nothing. The
+ * conditional update that marks the token used is the linearisation point.
+ *
+ * The state-changing methods that take an `event` write it in the same
+ * transaction as their change: both land, or neither does. The event is
+ * written even when there was nothing left to change (a session another
+ * request already revoked), so every detection is on record.
  */
 export interface Store {
   /** `sqlite` or `postgres`, for metrics and readiness output. */
@@ -178,6 +194,7 @@ export interface Store {
   createUser(user: Omit<UserRecord, 'disabledAt' | 'passwordChangedAt'>): Promise<UserRecord>;
   findUserByEmail(email: string): Promise<UserRecord | null>;
   findUserById(id: string): Promise<UserRecord | null>;
+  /** Users, oldest first, then by id. */
   listUsers(opts?: { limit?: number }): Promise<UserRecord[]>;
   /**
    * Replaces the password hash and, in the same transaction, revokes every
@@ -188,9 +205,15 @@ export interface Store {
     passwordHash: string;
     now: number;
     keepSessionId: string | null;
+    event?: SecurityEventRecord;
   }): Promise<number>;
   /** Disables (and revokes every session) or re-enables a user. */
-  setUserDisabled(args: { userId: string; disabled: boolean; now: number }): Promise<void>;
+  setUserDisabled(args: {
+    userId: string;
+    disabled: boolean;
+    now: number;
+    event?: SecurityEventRecord;
+  }): Promise<void>;
 
   findClient(id: string): Promise<ClientRecord | null>;
   listClients(): Promise<ClientRecord[]>;
@@ -202,26 +225,33 @@ export interface Store {
   /** Creates a session and its first refresh token together. */
   createSession(input: NewSession): Promise<void>;
   findSession(id: string): Promise<SessionRecord | null>;
-  /** Sessions of a user not revoked and not expired at `now`, newest first. */
+  /** Sessions of a user not revoked and not expired at `now`, most recently used first, then by id. */
   listActiveSessions(userId: string, now: number): Promise<SessionRecord[]>;
-  /** Revokes one session; false when unknown or already revoked. */
-  revokeSession(args: { sessionId: string; reason: RevocationReason; now: number }): Promise<boolean>;
+  /** Revokes one session; false when unknown or already revoked (`event` is recorded either way). */
+  revokeSession(args: {
+    sessionId: string;
+    reason: RevocationReason;
+    now: number;
+    event?: SecurityEventRecord;
+  }): Promise<boolean>;
   /** Revokes every live session of a user, optionally but one. Returns how many. */
   revokeUserSessions(args: {
     userId: string;
     reason: RevocationReason;
     now: number;
     exceptSessionId?: string | null;
+    event?: SecurityEventRecord;
   }): Promise<number>;
 
   /** The token with its session (and successor, when rotated), or null. */
   findRefreshToken(id: string): Promise<RefreshTokenState | null>;
   /**
    * Marks `parentId` used and creates its successor, touching the session,
-   * only if the token is still unused and its session not revoked. See the
-   * concurrency promise on {@link Store}.
+   * only if the token is still unused and its session not revoked; else
+   * reports what it found (see {@link RotationResult}). See the concurrency
+   * promise on {@link Store}.
    */
-  rotateRefreshToken(write: RotationWrite): Promise<boolean>;
+  rotateRefreshToken(write: RotationWrite): Promise<RotationResult>;
 
   /** Remembers a device that has just logged in to its user successfully. */
   addTrustedDevice(device: TrustedDeviceRecord): Promise<void>;
@@ -246,5 +276,6 @@ export interface Store {
   deleteSigningKeysRetiredBefore(before: number): Promise<number>;
 
   recordSecurityEvent(event: SecurityEventRecord): Promise<void>;
+  /** Events, newest recorded first. */
   listSecurityEvents(opts?: { userId?: string; limit?: number }): Promise<SecurityEventRecord[]>;
 }

@@ -1,0 +1,318 @@
+import { BatonError } from '../../core/errors.js';
+import {
+  prefixed,
+  type Row,
+  SESSION_COLUMNS,
+  str,
+  TOKEN_COLUMNS,
+  toClient,
+  toDevice,
+  toEvent,
+  toKey,
+  toSession,
+  toToken,
+  toUser,
+} from '../rows.js';
+import type {
+  RefreshTokenState,
+  RevocationReason,
+  RotationResult,
+  RotationWrite,
+  SecurityEventRecord,
+  Store,
+} from '../store.js';
+import type { SqlDialect, Statement, TableName, Work } from './dialect.js';
+import { SqlFragment, sqlTag } from './statement.js';
+
+/**
+ * The one SQL implementation of {@link Store}: every query of Baton is
+ * written here once, in the SQL both SQLite (3.35+: RETURNING, ON CONFLICT)
+ * and PostgreSQL accept, and runs through a {@link SqlDialect} that supplies
+ * placeholders, table names, transactions and error mapping.
+ *
+ * The result is a plain object of functions (not a class instance), so a
+ * caller may wrap it with `{ ...store, method }`.
+ */
+export function createSqlStore(dialect: SqlDialect): Store {
+  const sql = sqlTag(dialect);
+  const t = (name: TableName) => new SqlFragment(dialect.table(name));
+  const users = t('users');
+  const clients = t('clients');
+  const sessions = t('sessions');
+  const tokens = t('refresh_tokens');
+  const keys = t('signing_keys');
+  const events = t('security_events');
+  const devices = t('trusted_devices');
+  const bytewise = new SqlFragment(dialect.bytewise);
+
+  /** Runs a single read and returns its rows. */
+  const read = (work: () => Work<Row[]>) => dialect.run(work);
+  const firstOf = async (work: () => Work<Row[]>): Promise<Row | undefined> => (await read(work))[0];
+
+  function* rowsOf(statement: Statement): Work<Row[]> {
+    return (yield statement).rows;
+  }
+  function* changesOf(statement: Statement): Work<number> {
+    return (yield statement).changes;
+  }
+
+  function* recordEvent(e: SecurityEventRecord | undefined): Work<void> {
+    if (!e) return;
+    yield sql`INSERT INTO ${events} (type, at, user_id, session_id, client_id, ip, detail)
+      VALUES (${e.type}, ${e.at}, ${e.userId ?? null}, ${e.sessionId ?? null}, ${e.clientId ?? null},
+        ${e.ip ?? null}, ${e.detail ? JSON.stringify(e.detail) : null})`;
+  }
+
+  function* revokeUserSessions(
+    userId: string,
+    reason: RevocationReason,
+    now: number,
+    except: string | null,
+  ): Work<number> {
+    // The CAST gives PostgreSQL a type for a parameter that is only compared with NULL.
+    return yield* changesOf(sql`UPDATE ${sessions} SET revoked_at = ${now}, revoked_reason = ${reason}
+      WHERE user_id = ${userId} AND revoked_at IS NULL AND (CAST(${except} AS TEXT) IS NULL OR id <> ${except})`);
+  }
+
+  function* refreshTokenState(id: string): Work<RefreshTokenState | null> {
+    const [r] = yield* rowsOf(sql`SELECT ${new SqlFragment(prefixed('t', TOKEN_COLUMNS))},
+        ${new SqlFragment(prefixed('s', SESSION_COLUMNS))}, ${new SqlFragment(prefixed('n', TOKEN_COLUMNS))}
+      FROM ${tokens} t
+      JOIN ${sessions} s ON s.id = t.session_id
+      LEFT JOIN ${tokens} n ON n.id = t.successor_id
+      WHERE t.id = ${id}`);
+    if (!r) return null;
+    return {
+      token: toToken(r, 't_'),
+      session: toSession(r, 's_'),
+      successor: r.n_id === null || r.n_id === undefined ? null : toToken(r, 'n_'),
+    };
+  }
+
+  function* rotate(w: RotationWrite): Work<RotationResult> {
+    // The linearisation point: only one writer can flip used_at from NULL.
+    // On PostgreSQL concurrent rotations queue on the row lock; when the
+    // winner commits, READ COMMITTED re-checks the WHERE clause against the
+    // committed row, finds used_at set, and skips it. On SQLite the
+    // IMMEDIATE transaction holds the database's one write lock throughout.
+    // (`session_id` in the subquery is the updated token's: sessions has no such column.)
+    const [marked] =
+      yield* rowsOf(sql`UPDATE ${tokens} SET used_at = ${w.now}, successor_id = ${w.successor.id}
+      WHERE id = ${w.parentId} AND used_at IS NULL
+        AND EXISTS (SELECT 1 FROM ${sessions} x WHERE x.id = session_id AND x.revoked_at IS NULL)
+      RETURNING session_id`);
+    // Lost the race, or the token is spent, unknown or its session revoked:
+    // write nothing, and report what is there, read after the winner committed.
+    if (!marked) return { outcome: 'conflict', state: yield* refreshTokenState(w.parentId) };
+    const sessionId = str(marked.session_id);
+    yield sql`INSERT INTO ${tokens} (id, session_id, secret_hash, parent_id, successor_id, created_at, used_at)
+      VALUES (${w.successor.id}, ${sessionId}, ${w.successor.secretHash}, ${w.parentId}, NULL, ${w.now}, NULL)`;
+    yield sql`UPDATE ${sessions} SET last_used_at = ${w.now}, idle_expires_at = ${w.idleExpiresAt}
+      WHERE id = ${sessionId}`;
+    return { outcome: 'rotated' };
+  }
+
+  return {
+    dialect: dialect.name,
+
+    migrate: () => dialect.migrate(),
+    ping: () => dialect.ping(),
+    close: () => dialect.close(),
+
+    async createUser(user) {
+      try {
+        await dialect.run(function* () {
+          yield sql`INSERT INTO ${users} (id, email, password_hash, created_at)
+            VALUES (${user.id}, ${user.email}, ${user.passwordHash}, ${user.createdAt})`;
+        });
+      } catch (err) {
+        // Only the email constraint means "taken"; a duplicate id is a programming error and stays one.
+        if (dialect.isUniqueViolation(err, 'users_email_key')) {
+          throw new BatonError('email_taken', 'An account with this email already exists');
+        }
+        throw err;
+      }
+      return { ...user, disabledAt: null, passwordChangedAt: null };
+    },
+    async findUserByEmail(email) {
+      const r = await firstOf(() => rowsOf(sql`SELECT * FROM ${users} WHERE email = ${email}`));
+      return r ? toUser(r) : null;
+    },
+    async findUserById(id) {
+      const r = await firstOf(() => rowsOf(sql`SELECT * FROM ${users} WHERE id = ${id}`));
+      return r ? toUser(r) : null;
+    },
+    async listUsers(opts = {}) {
+      const limit = opts.limit ?? 1000;
+      return (
+        await read(() =>
+          rowsOf(sql`SELECT * FROM ${users} ORDER BY created_at, id${bytewise} LIMIT ${limit}`),
+        )
+      ).map(toUser);
+    },
+    changePassword({ userId, passwordHash, now, keepSessionId, event }) {
+      // One transaction: a failure between the statements must not leave the
+      // new password in place while sessions opened with the old one live on.
+      return dialect.transaction(function* () {
+        yield sql`UPDATE ${users} SET password_hash = ${passwordHash}, password_changed_at = ${now}
+          WHERE id = ${userId}`;
+        const count = yield* revokeUserSessions(userId, 'password_changed', now, keepSessionId);
+        yield* recordEvent(event);
+        return count;
+      });
+    },
+    setUserDisabled({ userId, disabled, now, event }) {
+      return dialect.transaction(function* () {
+        yield sql`UPDATE ${users} SET disabled_at = ${disabled ? now : null} WHERE id = ${userId}`;
+        if (disabled) yield* revokeUserSessions(userId, 'user_disabled', now, null);
+        yield* recordEvent(event);
+      });
+    },
+
+    async findClient(id) {
+      const r = await firstOf(() => rowsOf(sql`SELECT * FROM ${clients} WHERE id = ${id}`));
+      return r ? toClient(r) : null;
+    },
+    async listClients() {
+      return (await read(() => rowsOf(sql`SELECT * FROM ${clients} ORDER BY created_at, id${bytewise}`))).map(
+        toClient,
+      );
+    },
+    async createClient(c, opts = {}) {
+      // ON CONFLICT (id) DO NOTHING, not a look-then-insert: several instances
+      // seed the default client at start, and only one insert may land. Only
+      // an id conflict is ignored; a bad row still fails.
+      const onConflict = new SqlFragment(opts.ifMissing ? 'ON CONFLICT (id) DO NOTHING' : '');
+      await dialect.run(function* () {
+        yield sql`INSERT INTO ${clients} (id, name, type, secret_hash, allowed_origins, allowed_scopes, audience,
+            access_ttl, refresh_idle_ttl, session_max_ttl, created_at)
+          VALUES (${c.id}, ${c.name}, ${c.type}, ${c.secretHash}, ${JSON.stringify(c.allowedOrigins)},
+            ${JSON.stringify(c.allowedScopes)}, ${c.audience}, ${c.accessTtl}, ${c.refreshIdleTtl},
+            ${c.sessionMaxTtl}, ${c.createdAt})
+          ${onConflict}`;
+      });
+    },
+    deleteClient(id, now) {
+      return dialect.transaction(function* () {
+        yield sql`UPDATE ${sessions} SET revoked_at = ${now}, revoked_reason = 'admin'
+          WHERE client_id = ${id} AND revoked_at IS NULL`;
+        return (yield* changesOf(sql`DELETE FROM ${clients} WHERE id = ${id}`)) === 1;
+      });
+    },
+
+    async createSession({ session: s, firstToken }) {
+      // Together or not at all: a session without a token could never be used
+      // or listed correctly; a token without a session breaks the foreign key.
+      await dialect.transaction(function* () {
+        yield sql`INSERT INTO ${sessions} (id, user_id, client_id, scope, created_at, last_used_at,
+            idle_expires_at, expires_at, user_agent, ip)
+          VALUES (${s.id}, ${s.userId}, ${s.clientId}, ${s.scope}, ${s.createdAt}, ${s.lastUsedAt},
+            ${s.idleExpiresAt}, ${s.expiresAt}, ${s.userAgent}, ${s.ip})`;
+        yield sql`INSERT INTO ${tokens} (id, session_id, secret_hash, parent_id, successor_id, created_at, used_at)
+          VALUES (${firstToken.id}, ${s.id}, ${firstToken.secretHash}, NULL, NULL, ${s.createdAt}, NULL)`;
+      });
+    },
+    async findSession(id) {
+      const r = await firstOf(() => rowsOf(sql`SELECT * FROM ${sessions} WHERE id = ${id}`));
+      return r ? toSession(r) : null;
+    },
+    async listActiveSessions(userId, now) {
+      const found = await read(() =>
+        rowsOf(sql`SELECT * FROM ${sessions}
+          WHERE user_id = ${userId} AND revoked_at IS NULL AND expires_at > ${now} AND idle_expires_at > ${now}
+          ORDER BY last_used_at DESC, id${bytewise}`),
+      );
+      return found.map((r) => toSession(r));
+    },
+    revokeSession({ sessionId, reason, now, event }) {
+      function* work(): Work<boolean> {
+        const changed =
+          yield* changesOf(sql`UPDATE ${sessions} SET revoked_at = ${now}, revoked_reason = ${reason}
+          WHERE id = ${sessionId} AND revoked_at IS NULL`);
+        yield* recordEvent(event);
+        return changed === 1;
+      }
+      // A lone UPDATE needs no transaction; with an event, both land or neither.
+      return event ? dialect.transaction(work) : dialect.run(work);
+    },
+    revokeUserSessions({ userId, reason, now, exceptSessionId, event }) {
+      const work = function* () {
+        const count = yield* revokeUserSessions(userId, reason, now, exceptSessionId ?? null);
+        yield* recordEvent(event);
+        return count;
+      };
+      return event ? dialect.transaction(work) : dialect.run(work);
+    },
+
+    findRefreshToken(id) {
+      return dialect.run(() => refreshTokenState(id));
+    },
+    rotateRefreshToken(write) {
+      return dialect.transaction(() => rotate(write));
+    },
+
+    async addTrustedDevice(d) {
+      await dialect.run(function* () {
+        yield sql`INSERT INTO ${devices} (id, user_id, secret_hash, created_at, last_used_at)
+          VALUES (${d.id}, ${d.userId}, ${d.secretHash}, ${d.createdAt}, ${d.lastUsedAt})`;
+      });
+    },
+    async findTrustedDevice(id) {
+      const r = await firstOf(() =>
+        rowsOf(sql`SELECT d.id, d.user_id, d.secret_hash, d.created_at, d.last_used_at, u.email
+          FROM ${devices} d JOIN ${users} u ON u.id = d.user_id WHERE d.id = ${id}`),
+      );
+      return r ? { device: toDevice(r), email: str(r.email) } : null;
+    },
+    async touchTrustedDevice({ id, now }) {
+      return (
+        (await dialect.run(() =>
+          changesOf(sql`UPDATE ${devices} SET last_used_at = ${now} WHERE id = ${id}`),
+        )) === 1
+      );
+    },
+
+    async listSigningKeys() {
+      return (await read(() => rowsOf(sql`SELECT * FROM ${keys} ORDER BY created_at, kid${bytewise}`))).map(
+        toKey,
+      );
+    },
+    async addSigningKey(k) {
+      await dialect.run(function* () {
+        yield sql`INSERT INTO ${keys} (kid, alg, private_jwk, public_jwk, created_at, activates_at, retired_at)
+          VALUES (${k.kid}, ${k.alg}, ${k.privateJwk}, ${k.publicJwk}, ${k.createdAt}, ${k.activatesAt},
+            ${k.retiredAt})`;
+      });
+    },
+    async retireSigningKey(kid, at) {
+      // One conditional UPDATE, so two instances retiring at once cannot push
+      // a scheduled retirement later: each only ever moves it earlier.
+      return (
+        (await dialect.run(() =>
+          changesOf(sql`UPDATE ${keys} SET retired_at = ${at}
+            WHERE kid = ${kid} AND (retired_at IS NULL OR retired_at > ${at})`),
+        )) === 1
+      );
+    },
+    deleteSigningKeysRetiredBefore(before) {
+      return dialect.run(() =>
+        changesOf(sql`DELETE FROM ${keys} WHERE retired_at IS NOT NULL AND retired_at < ${before}`),
+      );
+    },
+
+    async recordSecurityEvent(e) {
+      await dialect.run(() => recordEvent(e));
+    },
+    async listSecurityEvents(opts = {}) {
+      const limit = opts.limit ?? 100;
+      const userId = opts.userId;
+      // The id is the order of recording: events with the same `at` still come back newest first.
+      const found = await read(() =>
+        userId
+          ? rowsOf(sql`SELECT * FROM ${events} WHERE user_id = ${userId} ORDER BY id DESC LIMIT ${limit}`)
+          : rowsOf(sql`SELECT * FROM ${events} ORDER BY id DESC LIMIT ${limit}`),
+      );
+      return found.map(toEvent);
+    },
+  };
+}

@@ -1,0 +1,105 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Row } from '../rows.js';
+import {
+  driveSync,
+  type SqlDialect,
+  type Statement,
+  type StatementResult,
+  type UniqueConstraint,
+} from '../sql/dialect.js';
+import { applyMigrations } from '../sql/migration-runner.js';
+import { sqlTag } from '../sql/statement.js';
+import { sqliteMigrations } from './sqlite-migrations.js';
+
+/**
+ * Driver surface this adapter needs: better-sqlite3 v12's `Database`
+ * (`prepare`, `exec`, `pragma`, `transaction` with `.immediate`, `open`,
+ * `close`) and `Statement` (`reader`, `all`, `run` with `.changes`). v13
+ * needs Node 22 and crashes on Node 20.
+ */
+type Db = Pick<Database.Database, 'prepare' | 'exec' | 'pragma' | 'transaction' | 'open' | 'close'>;
+
+/** Options of the SQLite dialect (see `createSqliteStore`). */
+export interface SqliteDialectOptions {
+  /** File path, or `:memory:`. The folder is created when missing. */
+  filename: string;
+  /** How long a writer waits for another process's lock, in ms (default 5000). */
+  busyTimeout?: number;
+}
+
+/** How SQLite names each unique constraint in its error message ("UNIQUE constraint failed: users.email"). */
+const UNIQUE_COLUMNS: Record<UniqueConstraint, string> = { users_email_key: 'users.email' };
+
+/**
+ * The SQLite dialect (WAL, busy timeout, foreign keys) on one better-sqlite3
+ * connection. Several processes may share one file: every transaction is
+ * `BEGIN IMMEDIATE`, which takes SQLite's single write lock at the start, so
+ * a read-check-write sequence cannot interleave with another process's. The
+ * driver is synchronous, so a unit of work runs to its end before any other
+ * code on this thread, including another connection to the same file.
+ */
+export function createSqliteDialect(options: SqliteDialectOptions): SqlDialect {
+  if (options.filename !== ':memory:') mkdirSync(dirname(options.filename), { recursive: true });
+  const db: Db = new Database(options.filename);
+  db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeout ?? 5000))}`);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+
+  // Statements are prepared lazily (they need the schema migrate() creates) and kept.
+  const cache = new Map<string, Database.Statement>();
+  const execute = (s: Statement): StatementResult => {
+    if (s.script) {
+      db.exec(s.text);
+      return { rows: [], changes: 0 };
+    }
+    let prepared = cache.get(s.text);
+    if (!prepared) {
+      prepared = db.prepare(s.text);
+      cache.set(s.text, prepared);
+    }
+    // A statement that returns data (SELECT, or a write with RETURNING) must be read with all().
+    if (prepared.reader) {
+      const rows = prepared.all(...s.params) as Row[];
+      return { rows, changes: rows.length };
+    }
+    return { rows: [], changes: prepared.run(...s.params).changes };
+  };
+  const inImmediate = <T>(fn: () => T): T => db.transaction(fn).immediate();
+
+  const dialect: SqlDialect = {
+    name: 'sqlite',
+    placeholder: () => '?',
+    table: (name) => name,
+    // SQLite compares TEXT with the BINARY collation already.
+    bytewise: '',
+    async run(work) {
+      return driveSync(work(), execute);
+    },
+    async transaction(work) {
+      return inImmediate(() => driveSync(work(), execute));
+    },
+    isUniqueViolation(err, constraint) {
+      const e = err as { code?: unknown; message?: unknown };
+      return (
+        e.code === 'SQLITE_CONSTRAINT_UNIQUE' &&
+        typeof e.message === 'string' &&
+        e.message.endsWith(`: ${UNIQUE_COLUMNS[constraint]}`)
+      );
+    },
+    async migrate() {
+      // The IMMEDIATE transaction is the migration lock: two processes starting together queue on it.
+      return inImmediate(() => driveSync(applyMigrations(sqlTag(dialect), sqliteMigrations), execute));
+    },
+    async ping() {
+      db.prepare('SELECT 1').get();
+    },
+    async close() {
+      cache.clear();
+      if (db.open) db.close();
+    },
+  };
+  return dialect;
+}
