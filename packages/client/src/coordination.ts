@@ -1,5 +1,5 @@
 import { BatonClientError } from './errors.js';
-import { parseState, type SessionState } from './session-state.js';
+import { parseState, randomId, type SessionState } from './session-state.js';
 
 // ---------------------------------------------------------------------------
 // Timers
@@ -27,6 +27,24 @@ export function startTimer(
     if (typeof handle === 'object' && handle !== null && typeof handle.unref === 'function') handle.unref();
   }
   return timer;
+}
+
+/**
+ * A promise that resolves after `ms` or when `open()` is called, whichever
+ * comes first (and at once when `ms` is 0). For waits that are only worth a
+ * short while, such as hearing from other tabs at start-up.
+ */
+export function latch(ms: number): { promise: Promise<void>; open: () => void } {
+  if (ms <= 0) return { promise: Promise.resolve(), open: () => {} };
+  let open = () => {};
+  const promise = new Promise<void>((resolve) => {
+    const timer = startTimer(resolve, ms);
+    open = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+  });
+  return { promise, open };
 }
 
 /** Resolves after `ms`. */
@@ -136,6 +154,9 @@ export interface ExclusiveOptions {
 }
 
 const NOT_ACQUIRED = Symbol('not acquired');
+
+/** After waiting for the lock: how long to wait for the previous holder's result to arrive over BroadcastChannel. */
+const HOLDER_WAIT_MS = 500;
 
 /**
  * Runs `fn` while holding the lock `name` across every tab and worker of the
@@ -275,6 +296,36 @@ export class PeerChannel {
       this.waiters.add(check);
       timer = startTimer(() => check(true), timeoutMs);
     });
+  }
+
+  /**
+   * Runs `fn` under the cross-tab lock `name` ({@link runExclusive}),
+   * announcing it to peers: a tab that waited for us then waits (briefly)
+   * for our `released`, which we send only after our new state, so it
+   * adopts our token instead of refreshing again. The lock is held at most
+   * two request timeouts (plus the wait for a previous holder's news).
+   */
+  runLocked<T>(
+    name: string,
+    options: { timeoutMs: number; storageLock: ExclusiveOptions['storageLock'] },
+    fn: () => Promise<T>,
+  ): Promise<T> {
+    const releasesBefore = this.releases;
+    const holdTimeoutMs = options.timeoutMs * 2 + HOLDER_WAIT_MS;
+    return runExclusive(
+      name,
+      { holdTimeoutMs, waitTimeoutMs: holdTimeoutMs * 2, storageLock: options.storageLock },
+      async (waited) => {
+        const hold = randomId();
+        this.post({ t: 'lock', from: this.self, phase: 'acquired', hold });
+        try {
+          if (waited) await this.waitForHolders(releasesBefore, HOLDER_WAIT_MS);
+          return await fn();
+        } finally {
+          this.post({ t: 'lock', from: this.self, phase: 'released', hold });
+        }
+      },
+    );
   }
 
   close(): void {
