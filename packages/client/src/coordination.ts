@@ -270,18 +270,13 @@ export class PeerChannel {
     }
   }
 
-  /** Releases seen so far; pass it to {@link waitForHolders} after waiting for the lock. */
-  get releaseCount(): number {
-    return this.releases;
-  }
-
   /**
    * After waiting for the lock, waits until the holder(s) before us have said
    * `released` — which they do only after sending their new state — so their
    * result is in our cache before we decide whether to refresh. Bounded by
    * `timeoutMs`, in case a holder's tab closed mid-refresh.
    */
-  async waitForHolders(releasesBefore: number, timeoutMs: number): Promise<void> {
+  private async waitForHolders(releasesBefore: number, timeoutMs: number): Promise<void> {
     if (this.channel === undefined) return;
     const settled = () => this.releases > releasesBefore && this.openHolds.size === 0;
     if (settled()) return;
