@@ -144,7 +144,7 @@ export function webLocks(): LockManagerLike | undefined {
 }
 
 /** Options of {@link runExclusive}. */
-export interface ExclusiveOptions {
+interface ExclusiveOptions {
   /** How long to wait for another holder before giving up (retryable `timeout`). */
   waitTimeoutMs: number;
   /** The longest the lock is held: past it, the lock is released and the caller gets `timeout`. */
@@ -169,7 +169,7 @@ const HOLDER_WAIT_MS = 500;
  * when that passes the callback returns, which releases the lock even if a
  * fetch or a custom storage inside `fn` hangs.
  */
-export async function runExclusive<T>(
+async function runExclusive<T>(
   name: string,
   options: ExclusiveOptions,
   fn: (waited: boolean) => Promise<T>,
