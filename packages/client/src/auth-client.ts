@@ -257,10 +257,10 @@ class BatonAuthClient {
     } catch (error) {
       // Due but not expired: the current token still works, so a failed
       // refresh (offline, 503, backing off) costs this request nothing.
-      const now = this.refresher.decide('request', this.session.state, null);
+      const after = this.refresher.decide('request', this.session.state, null);
       if (isKeepSessionError(error)) {
-        if (now.action === 'use') return now.state;
-        if (now.action === 'refresh' && now.fallback !== null) return now.fallback;
+        if (after.action === 'use') return after.state;
+        if (after.action === 'refresh' && after.fallback !== null) return after.fallback;
       }
       throw error;
     }
@@ -309,9 +309,10 @@ class BatonAuthClient {
   }
 
   // -------------------------------------------------------------------------
-  // State, storage and peers
+  // Signing out
   // -------------------------------------------------------------------------
 
+  /** Writes a tombstone after the newest state, so every tab signs out and nothing older revives the session. */
   private async signOutLocally(reason: SignOutReason): Promise<void> {
     const current = await this.session.readCurrent();
     await this.session.commit(tombstone(reason, nextSeq(current), current?.deviceToken));
