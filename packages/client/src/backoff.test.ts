@@ -1,5 +1,13 @@
-import { describe, expect, it } from 'vitest';
-import { BACKOFF_CAP_MS, backoffDelay, parseRetryAfter, RETRY_AFTER_CAP_MS } from './backoff.js';
+import { describe, expect, it, vi } from 'vitest';
+import {
+  BACKOFF_CAP_MS,
+  backoffDelay,
+  MAX_BACKGROUND_RETRIES,
+  parseRetryAfter,
+  RETRY_AFTER_CAP_MS,
+  RefreshBackoff,
+} from './backoff.js';
+import { BatonClientError } from './errors.js';
 
 describe('backoffDelay', () => {
   it('doubles its ceiling per attempt up to the cap (full jitter: random picks within it)', () => {
@@ -37,5 +45,83 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter('soon', null, now)).toBeUndefined();
     expect(parseRetryAfter('-5', null, now)).toBeUndefined();
     expect(parseRetryAfter(null, null, now)).toBeUndefined();
+  });
+});
+
+describe('RefreshBackoff', () => {
+  const offline = () =>
+    new BatonClientError('network_error', '/auth/refresh could not be reached', { retryable: true });
+
+  it('refuses a refresh inside the window, with the time left, and allows it after', () => {
+    const backoff = new RefreshBackoff(
+      () => 0.5,
+      () => {},
+    );
+    backoff.assertReady(0);
+    const failure = backoff.fail(offline(), 10_000);
+    expect(failure).toMatchObject({ attempt: 1, delayMs: 500 });
+    expect(failure.error).toMatchObject({ code: 'network_error', retryable: true, retryAfterMs: 500 });
+    let refused: unknown;
+    try {
+      backoff.assertReady(10_200);
+    } catch (error) {
+      refused = error;
+    }
+    expect(refused).toMatchObject({ code: 'network_error', retryAfterMs: 300 });
+    expect(() => backoff.assertReady(10_500)).not.toThrow();
+  });
+
+  it('grows per failure, honours Retry-After, and forgets everything on reset', () => {
+    const backoff = new RefreshBackoff(
+      () => 0.999_999,
+      () => {},
+    );
+    expect(backoff.fail(offline(), 0).delayMs).toBe(999);
+    expect(backoff.fail(offline(), 0).delayMs).toBe(1999);
+    const busy = new BatonClientError('server_error', 'x', {
+      status: 503,
+      retryable: true,
+      retryAfterMs: 30_000,
+    });
+    expect(backoff.fail(busy, 0)).toMatchObject({ attempt: 3, delayMs: 30_000 });
+    backoff.reset();
+    expect(() => backoff.assertReady(1)).not.toThrow();
+    expect(backoff.fail(offline(), 0).attempt).toBe(1);
+  });
+
+  it('does not let a clock set back stretch the window', () => {
+    const backoff = new RefreshBackoff(
+      () => 0.5,
+      () => {},
+    );
+    backoff.fail(offline(), 100_000);
+    expect(() => backoff.assertReady(99_999)).not.toThrow();
+  });
+
+  it('retries in the background for the first failures only, and not after reset', () => {
+    vi.useFakeTimers();
+    try {
+      let retries = 0;
+      const backoff = new RefreshBackoff(
+        () => 0.5,
+        () => retries++,
+      );
+      for (let i = 1; i <= MAX_BACKGROUND_RETRIES + 1; i++) {
+        backoff.scheduleRetry(backoff.fail(offline(), 0));
+        vi.runOnlyPendingTimers();
+      }
+      expect(retries).toBe(MAX_BACKGROUND_RETRIES);
+      backoff.reset();
+      backoff.scheduleRetry(backoff.fail(offline(), 0));
+      backoff.reset();
+      vi.runOnlyPendingTimers();
+      expect(retries).toBe(MAX_BACKGROUND_RETRIES);
+      // A failure that cannot succeed later is not retried.
+      backoff.scheduleRetry(backoff.fail(new BatonClientError('request_failed', 'x', { status: 400 }), 0));
+      vi.runOnlyPendingTimers();
+      expect(retries).toBe(MAX_BACKGROUND_RETRIES);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

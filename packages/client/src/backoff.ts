@@ -1,3 +1,6 @@
+import { startTimer } from './coordination.js';
+import { BatonClientError } from './errors.js';
+
 /** Base of the exponential backoff after a failed refresh. */
 export const BACKOFF_BASE_MS = 1_000;
 /** Longest backoff the client picks by itself. */
@@ -39,4 +42,90 @@ export function parseRetryAfter(
   const serverNow = dateHeader === null ? Number.NaN : Date.parse(dateHeader);
   const delay = at - (Number.isNaN(serverNow) ? now : serverNow);
   return Math.min(Math.max(0, delay), RETRY_AFTER_CAP_MS);
+}
+
+/** Background retries after failed refreshes; after that, retries happen on demand (a request, a wake-up). */
+export const MAX_BACKGROUND_RETRIES = 6;
+
+/** What {@link RefreshBackoff.fail} recorded, for the `refreshFailed` event. */
+export interface RecordedFailure {
+  /** The error to report: the original one, with `retryAfterMs` set to the delay picked. */
+  error: BatonClientError;
+  attempt: number;
+  delayMs: number;
+}
+
+/**
+ * All the state of backing off after failed refreshes: the attempt count, the
+ * window in which a refresh is refused without a request, and the short
+ * background retry timer. A success, a sign-out or coming back online resets it.
+ */
+export class RefreshBackoff {
+  private attempt = 0;
+  private since = 0;
+  private until = 0;
+  private error: BatonClientError | null = null;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly random: () => number,
+    /** Runs when the background retry timer fires. */
+    private readonly retry: () => void,
+  ) {}
+
+  /** Throws the last failure (with the time left) while backing off, so a refresh is not even attempted. */
+  assertReady(now: number): void {
+    const { error, since, until } = this;
+    // `since <= now`: a clock set back must not stretch a backoff into hours.
+    if (error !== null && since <= now && now < until) {
+      throw new BatonClientError(error.code, error.message, {
+        ...(error.status === undefined ? {} : { status: error.status }),
+        retryable: error.retryable,
+        retryAfterMs: until - now,
+        cause: error,
+      });
+    }
+  }
+
+  /** Records a failed refresh at `now` and picks the delay before the next attempt ({@link backoffDelay}). */
+  fail(error: BatonClientError, now: number): RecordedFailure {
+    const attempt = this.attempt + 1;
+    const delayMs = backoffDelay(attempt, this.random, error.retryAfterMs);
+    const failure = new BatonClientError(error.code, error.message, {
+      ...(error.status === undefined ? {} : { status: error.status }),
+      retryable: error.retryable,
+      retryAfterMs: delayMs,
+      cause: error.cause ?? error,
+    });
+    this.attempt = attempt;
+    this.since = now;
+    this.until = now + delayMs;
+    this.error = failure;
+    return { error: failure, attempt, delayMs };
+  }
+
+  /** After {@link fail}: retries in the background, for the first {@link MAX_BACKGROUND_RETRIES} retryable failures. */
+  scheduleRetry(failure: RecordedFailure): void {
+    if (!failure.error.retryable || failure.attempt > MAX_BACKGROUND_RETRIES) return;
+    clearTimeout(this.timer);
+    // A short timer: if the laptop sleeps through it, the wake-up events do the same job.
+    this.timer = startTimer(
+      () => {
+        this.timer = undefined;
+        this.retry();
+      },
+      failure.delayMs,
+      { background: true },
+    );
+  }
+
+  /** Forgets every failure and cancels the background retry. */
+  reset(): void {
+    this.attempt = 0;
+    this.since = 0;
+    this.until = 0;
+    this.error = null;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
 }

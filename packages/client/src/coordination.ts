@@ -1,5 +1,5 @@
 import { BatonClientError } from './errors.js';
-import { parseState, type SessionState } from './session-state.js';
+import { parseState, randomId, type SessionState } from './session-state.js';
 
 // ---------------------------------------------------------------------------
 // Timers
@@ -27,6 +27,24 @@ export function startTimer(
     if (typeof handle === 'object' && handle !== null && typeof handle.unref === 'function') handle.unref();
   }
   return timer;
+}
+
+/**
+ * A promise that resolves after `ms` or when `open()` is called, whichever
+ * comes first (and at once when `ms` is 0). For waits that are only worth a
+ * short while, such as hearing from other tabs at start-up.
+ */
+export function latch(ms: number): { promise: Promise<void>; open: () => void } {
+  if (ms <= 0) return { promise: Promise.resolve(), open: () => {} };
+  let open = () => {};
+  const promise = new Promise<void>((resolve) => {
+    const timer = startTimer(resolve, ms);
+    open = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+  });
+  return { promise, open };
 }
 
 /** Resolves after `ms`. */
@@ -126,7 +144,7 @@ export function webLocks(): LockManagerLike | undefined {
 }
 
 /** Options of {@link runExclusive}. */
-export interface ExclusiveOptions {
+interface ExclusiveOptions {
   /** How long to wait for another holder before giving up (retryable `timeout`). */
   waitTimeoutMs: number;
   /** The longest the lock is held: past it, the lock is released and the caller gets `timeout`. */
@@ -136,6 +154,9 @@ export interface ExclusiveOptions {
 }
 
 const NOT_ACQUIRED = Symbol('not acquired');
+
+/** After waiting for the lock: how long to wait for the previous holder's result to arrive over BroadcastChannel. */
+const HOLDER_WAIT_MS = 500;
 
 /**
  * Runs `fn` while holding the lock `name` across every tab and worker of the
@@ -148,7 +169,7 @@ const NOT_ACQUIRED = Symbol('not acquired');
  * when that passes the callback returns, which releases the lock even if a
  * fetch or a custom storage inside `fn` hangs.
  */
-export async function runExclusive<T>(
+async function runExclusive<T>(
   name: string,
   options: ExclusiveOptions,
   fn: (waited: boolean) => Promise<T>,
@@ -249,18 +270,13 @@ export class PeerChannel {
     }
   }
 
-  /** Releases seen so far; pass it to {@link waitForHolders} after waiting for the lock. */
-  get releaseCount(): number {
-    return this.releases;
-  }
-
   /**
    * After waiting for the lock, waits until the holder(s) before us have said
    * `released` — which they do only after sending their new state — so their
    * result is in our cache before we decide whether to refresh. Bounded by
    * `timeoutMs`, in case a holder's tab closed mid-refresh.
    */
-  async waitForHolders(releasesBefore: number, timeoutMs: number): Promise<void> {
+  private async waitForHolders(releasesBefore: number, timeoutMs: number): Promise<void> {
     if (this.channel === undefined) return;
     const settled = () => this.releases > releasesBefore && this.openHolds.size === 0;
     if (settled()) return;
@@ -275,6 +291,36 @@ export class PeerChannel {
       this.waiters.add(check);
       timer = startTimer(() => check(true), timeoutMs);
     });
+  }
+
+  /**
+   * Runs `fn` under the cross-tab lock `name` ({@link runExclusive}),
+   * announcing it to peers: a tab that waited for us then waits (briefly)
+   * for our `released`, which we send only after our new state, so it
+   * adopts our token instead of refreshing again. The lock is held at most
+   * two request timeouts (plus the wait for a previous holder's news).
+   */
+  runLocked<T>(
+    name: string,
+    options: { timeoutMs: number; storageLock: ExclusiveOptions['storageLock'] },
+    fn: () => Promise<T>,
+  ): Promise<T> {
+    const releasesBefore = this.releases;
+    const holdTimeoutMs = options.timeoutMs * 2 + HOLDER_WAIT_MS;
+    return runExclusive(
+      name,
+      { holdTimeoutMs, waitTimeoutMs: holdTimeoutMs * 2, storageLock: options.storageLock },
+      async (waited) => {
+        const hold = randomId();
+        this.post({ t: 'lock', from: this.self, phase: 'acquired', hold });
+        try {
+          if (waited) await this.waitForHolders(releasesBefore, HOLDER_WAIT_MS);
+          return await fn();
+        } finally {
+          this.post({ t: 'lock', from: this.self, phase: 'released', hold });
+        }
+      },
+    );
   }
 
   close(): void {

@@ -1,13 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  defaultMargin,
-  isNewer,
-  type LiveState,
-  maxJitter,
-  newest,
-  parseState,
-  type SignedOutState,
-} from './session-state.js';
+import { type LiveState, parseState, type SignedOutState } from './session-state.js';
 
 const live = (seq: number, id = 'a'): LiveState => ({
   v: 1,
@@ -20,27 +12,6 @@ const live = (seq: number, id = 'a'): LiveState => ({
   expiresAt: 901_000,
 });
 const out = (seq: number): SignedOutState => ({ v: 1, kind: 'signed_out', seq, id: 'z', reason: 'logout' });
-
-describe('state ordering', () => {
-  it('orders by sequence, not by time, so a clock set back cannot resurrect a spent token', () => {
-    const older = { ...live(3), obtainedAt: 5_000_000 };
-    const newer = { ...live(4), obtainedAt: 1_000 };
-    expect(isNewer(newer, older)).toBe(true);
-    expect(newest(older, newer)).toBe(newer);
-  });
-
-  it('lets a sign-out beat the session it ends, and a later login beat the sign-out', () => {
-    expect(isNewer(out(5), live(4))).toBe(true);
-    expect(isNewer(live(4), out(5))).toBe(false);
-    expect(isNewer(live(6), out(5))).toBe(true);
-  });
-
-  it('breaks ties the same way in every tab', () => {
-    expect(isNewer(live(2, 'b'), live(2, 'a'))).toBe(true);
-    expect(isNewer(live(2, 'a'), live(2, 'b'))).toBe(false);
-    expect(isNewer(live(2, 'a'), live(2, 'a'))).toBe(false);
-  });
-});
 
 describe('parseState', () => {
   it('round-trips what the client stores', () => {
@@ -71,18 +42,5 @@ describe('parseState', () => {
       expect(parseState(raw)).toBeNull();
     }
     expect(parseState(JSON.stringify({ ...out(1), reason: 'because' }))).toBeNull();
-  });
-});
-
-describe('refresh margin', () => {
-  it('is max(30 s, 10 % of the lifetime)', () => {
-    expect(defaultMargin(900_000)).toBe(90_000);
-    expect(defaultMargin(120_000)).toBe(30_000);
-  });
-
-  it('never exceeds half the lifetime, so short tokens are not refreshed on every request', () => {
-    expect(defaultMargin(5_000)).toBe(2_500);
-    expect(maxJitter(5_000)).toBe(250);
-    expect(maxJitter(900_000)).toBe(5_000);
   });
 });

@@ -1,4 +1,5 @@
 import type { SignOutReason } from './errors.js';
+import type { TokenGrant } from './http.js';
 
 /**
  * A live session as one client knows it. `expiresAt` and `obtainedAt` are on
@@ -8,7 +9,7 @@ import type { SignOutReason } from './errors.js';
 export interface LiveState {
   v: 1;
   kind: 'session';
-  /** Orders states across tabs; see {@link isNewer}. */
+  /** Orders states across tabs; see `isNewer` in refresh-decision.ts. */
   seq: number;
   /** Random tie-breaker for two states with the same `seq`. */
   id: string;
@@ -44,25 +45,6 @@ export interface SignedOutState {
 
 /** What is stored under the storage key and sent between tabs. */
 export type SessionState = LiveState | SignedOutState;
-
-/**
- * Whether `a` replaces `b`. Ordering uses a sequence number that every writer
- * increments, not wall-clock time: a clock set back by ten minutes would
- * otherwise make a fresh token look older than the spent one it replaced, and
- * the client would present a used refresh token, which the server treats as
- * theft.
- */
-export function isNewer(a: SessionState, b: SessionState | null): boolean {
-  if (b === null) return true;
-  return a.seq > b.seq || (a.seq === b.seq && a.id > b.id);
-}
-
-/** The newer of two states (either may be missing). */
-export function newest(a: SessionState | null, b: SessionState | null): SessionState | null {
-  if (a === null) return b;
-  if (b === null) return a;
-  return isNewer(b, a) ? b : a;
-}
 
 /**
  * A random id: names a client on the BroadcastChannel and breaks ties between
@@ -137,22 +119,44 @@ function isFiniteNumber(value: unknown): value is number {
 }
 
 /**
- * The default refresh margin: max(30 s, 10 % of the lifetime), but never more
- * than half the lifetime, so a deliberately short-lived token (a few seconds in
- * tests, or a strict deployment) is not refreshed on every single request.
+ * The state for a token response (login or refresh). Expiry is measured from
+ * when the request was *sent*, on our own clock: the server issued the token
+ * after that, so this errs early, never late, and the JWT's `exp` (the
+ * server's clock) is never compared with ours. What the grant lacks
+ * (session id, scope) is carried over from `base`, the state it replaces.
  */
-export function defaultMargin(lifetimeMs: number): number {
-  return Math.min(Math.max(30_000, lifetimeMs * 0.1), lifetimeMs / 2);
+export function liveState(
+  grant: TokenGrant,
+  sentAt: number,
+  seq: number,
+  base: LiveState | null | undefined,
+  deviceToken: string | undefined,
+): LiveState {
+  const state: LiveState = {
+    v: 1,
+    kind: 'session',
+    seq,
+    id: randomId(),
+    accessToken: grant.accessToken,
+    obtainedAt: sentAt,
+    expiresAt: sentAt + grant.expiresIn * 1000,
+  };
+  if (grant.refreshToken !== undefined) state.refreshToken = grant.refreshToken;
+  const sessionId = grant.sessionId ?? base?.sessionId;
+  if (sessionId !== undefined) state.sessionId = sessionId;
+  const scope = grant.scope ?? base?.scope;
+  if (scope !== undefined) state.scope = scope;
+  if (deviceToken !== undefined) state.deviceToken = deviceToken;
+  return state;
 }
 
-/** Jitter added to the margin: up to 5 s or 5 % of the lifetime, whichever is smaller. */
-export function maxJitter(lifetimeMs: number): number {
-  return Math.min(5_000, lifetimeMs * 0.05);
+/** A sign-out tombstone. `deviceToken` is carried into it: it outlives the session (see SignedOutState). */
+export function tombstone(
+  reason: SignOutReason,
+  seq: number,
+  deviceToken: string | undefined,
+): SignedOutState {
+  const state: SignedOutState = { v: 1, kind: 'signed_out', seq, id: randomId(), reason };
+  if (deviceToken !== undefined) state.deviceToken = deviceToken;
+  return state;
 }
-
-/**
- * If the local clock reads more than this much *before* the moment a token was
- * obtained, the clock was set back and the expiry arithmetic is meaningless:
- * refresh to re-anchor it.
- */
-export const CLOCK_BACKWARDS_TOLERANCE_MS = 60_000;

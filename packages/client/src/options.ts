@@ -1,0 +1,169 @@
+import type { FetchLike } from './http.js';
+import { assertStorage, type TokenStorage, webStorage } from './storage.js';
+
+/** `token`: the refresh token is kept by the client (Node, native apps). `cookie`: the server keeps it in an HttpOnly cookie (browsers). */
+export type AuthMode = 'cookie' | 'token';
+
+/** Options of {@link createAuthClient}. Unknown keys are a TypeError. */
+export interface AuthClientOptions {
+  /** Where Baton is mounted, e.g. `https://auth.example.com` or `location.origin`. */
+  baseUrl: string;
+  /** `cookie` for browsers (refresh token in an HttpOnly cookie), `token` for Node, CLIs and native apps. */
+  mode: AuthMode;
+  /**
+   * Where the session is kept: `'memory'` (default; tabs share it over
+   * BroadcastChannel), `'localStorage'`, or any {@link TokenStorage}, such as
+   * `asyncStorage(AsyncStorage)` or `fileStorage(path)` from
+   * `@baton/client/file-storage`.
+   */
+  storage?: TokenStorage | 'memory' | 'localStorage';
+  /** Key under which the session is stored, and the name tabs coordinate on. Default derived from baseUrl, mode and clientId. */
+  storageKey?: string;
+  /** The fetch to use (default: the global one, looked up at call time). */
+  fetch?: FetchLike;
+  /** Milliseconds since the epoch (default `Date.now`). Only differences of it are used. */
+  now?: () => number;
+  /** The OAuth client the session belongs to (server default: `app`). */
+  clientId?: string;
+  /**
+   * Refresh this long before expiry. Default max(30 s, 10 % of the lifetime),
+   * at most half the lifetime, plus up to 5 s of jitter.
+   */
+  refreshMarginMs?: number;
+  /** Timeout of each auth request (login, refresh, logout), and so of how long a refresh may hold the cross-tab lock. Default 10 s. */
+  timeoutMs?: number;
+  /** Origins besides baseUrl's to which `fetch` may send the access token (your API servers). */
+  tokenOrigins?: readonly string[];
+  /** Uniform random in [0, 1) for jitter (default `Math.random`); injectable for tests. */
+  random?: () => number;
+}
+
+const OPTION_KEYS: ReadonlySet<string> = new Set([
+  'baseUrl',
+  'mode',
+  'storage',
+  'storageKey',
+  'fetch',
+  'now',
+  'clientId',
+  'refreshMarginMs',
+  'timeoutMs',
+  'tokenOrigins',
+  'random',
+]);
+
+/** Options after {@link validateOptions}: checked, defaults filled in, frozen. */
+export interface ClientConfig {
+  readonly authBase: string;
+  readonly mode: AuthMode;
+  readonly storage: TokenStorage | undefined;
+  readonly storageKey: string;
+  readonly fetch: FetchLike;
+  readonly now: () => number;
+  readonly clientId: string | undefined;
+  readonly refreshMarginMs: number | undefined;
+  readonly timeoutMs: number;
+  readonly tokenOrigins: ReadonlySet<string>;
+  readonly random: () => number;
+}
+
+/**
+ * Checks `createAuthClient`'s options and fills in the defaults. Misuse (a
+ * wrong type, an unknown key, `localStorage` where there is none) is a
+ * programmer's error, so it throws a TypeError now rather than at the first
+ * request.
+ */
+export function validateOptions(options: AuthClientOptions): ClientConfig {
+  if (typeof options !== 'object' || options === null)
+    throw new TypeError('createAuthClient: options must be an object');
+  for (const key of Object.keys(options)) {
+    if (!OPTION_KEYS.has(key)) throw new TypeError(`createAuthClient: unknown option ${JSON.stringify(key)}`);
+  }
+  const { baseUrl, mode } = options;
+  if (typeof baseUrl !== 'string') throw new TypeError('createAuthClient: baseUrl must be a string URL');
+  let base: URL;
+  try {
+    base = new URL(baseUrl);
+  } catch {
+    throw new TypeError('createAuthClient: baseUrl must be an absolute URL');
+  }
+  if (base.protocol !== 'https:' && base.protocol !== 'http:') {
+    throw new TypeError('createAuthClient: baseUrl must be http(s)');
+  }
+  if (base.search !== '' || base.hash !== '')
+    throw new TypeError('createAuthClient: baseUrl must not have a query or fragment');
+  if (mode !== 'cookie' && mode !== 'token')
+    throw new TypeError("createAuthClient: mode must be 'cookie' or 'token'");
+  const fn = (name: 'fetch' | 'now' | 'random') => {
+    const value = options[name];
+    if (value !== undefined && typeof value !== 'function')
+      throw new TypeError(`createAuthClient: ${name} must be a function`);
+  };
+  fn('fetch');
+  fn('now');
+  fn('random');
+  const { clientId, refreshMarginMs, timeoutMs, storageKey, tokenOrigins } = options;
+  if (clientId !== undefined && (typeof clientId !== 'string' || clientId === '')) {
+    throw new TypeError('createAuthClient: clientId must be a non-empty string');
+  }
+  if (
+    refreshMarginMs !== undefined &&
+    !(typeof refreshMarginMs === 'number' && refreshMarginMs >= 0 && refreshMarginMs < Infinity)
+  ) {
+    throw new TypeError('createAuthClient: refreshMarginMs must be a number of milliseconds >= 0');
+  }
+  if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs > 0 && timeoutMs < Infinity)) {
+    throw new TypeError('createAuthClient: timeoutMs must be a positive number of milliseconds');
+  }
+  if (storageKey !== undefined && (typeof storageKey !== 'string' || storageKey === '')) {
+    throw new TypeError('createAuthClient: storageKey must be a non-empty string');
+  }
+  const origins = new Set<string>([base.origin]);
+  if (tokenOrigins !== undefined) {
+    if (!Array.isArray(tokenOrigins))
+      throw new TypeError('createAuthClient: tokenOrigins must be an array of origins');
+    for (const origin of tokenOrigins) {
+      let parsed: URL;
+      try {
+        parsed = new URL(String(origin));
+      } catch {
+        throw new TypeError(`createAuthClient: tokenOrigins has an invalid origin ${JSON.stringify(origin)}`);
+      }
+      origins.add(parsed.origin);
+    }
+  }
+  let storage: TokenStorage | undefined;
+  if (options.storage === undefined || options.storage === 'memory') storage = undefined;
+  else if (options.storage === 'localStorage') storage = webStorage();
+  else {
+    assertStorage(options.storage);
+    storage = options.storage;
+  }
+  const authBase = base.href.replace(/\/+$/, '');
+  const userFetch = options.fetch;
+  return Object.freeze({
+    authBase,
+    mode,
+    storage,
+    storageKey: storageKey ?? `baton:${mode}:${authBase}:${clientId ?? ''}`,
+    // Looked up per call, so a fetch installed or patched after the client was created is honoured.
+    fetch:
+      userFetch ?? ((input: Request | string | URL, init?: RequestInit) => globalThis.fetch(input, init)),
+    now: options.now ?? Date.now,
+    clientId,
+    refreshMarginMs,
+    timeoutMs: timeoutMs ?? 10_000,
+    tokenOrigins: origins,
+    random: options.random ?? Math.random,
+  });
+}
+
+/** Checks the credentials passed to `login` or `register` (a TypeError for misuse, like options). */
+export function assertCredentials(method: string, credentials: { email: string; password: string }): void {
+  if (typeof credentials !== 'object' || credentials === null) {
+    throw new TypeError(`${method}: expected { email, password }`);
+  }
+  if (typeof credentials.email !== 'string' || typeof credentials.password !== 'string') {
+    throw new TypeError(`${method}: email and password must be strings`);
+  }
+}
