@@ -5,14 +5,13 @@
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ISSUER, refresh, type TestClock, tempStore, testClock } from '../../test/helpers.js';
+import { CLIENT_CACHE_TTL_MS } from '../core/client-registry.js';
 import { createSqliteStore } from '../store/sqlite/sqlite-store.js';
 import type { Store } from '../store/store.js';
 import { createServer } from './app.js';
 
 const USER = { email: 'ada@example.com', password: 'correct horse battery' };
 const CLIENT = 'spa-deleted';
-/** The documented bound for other instances: the client cache's lifetime. */
-const CLIENT_CACHE_TTL_MS = 10_000;
 
 interface Instance {
   app: FastifyInstance;
