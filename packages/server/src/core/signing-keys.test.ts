@@ -212,6 +212,26 @@ describe('signing-key rotation', () => {
     }
   });
 
+  it('a full reload asked for during a keys-only check still reads the clients’ lifetimes', async () => {
+    await store.createClient({
+      id: 'slow',
+      name: 'slow',
+      type: 'public',
+      secretHash: null,
+      allowedOrigins: [],
+      allowedScopes: [],
+      audience: null,
+      accessTtl: 60 * MIN,
+      refreshIdleTtl: null,
+      sessionMaxTtl: null,
+      createdAt: clock(),
+    });
+    const check = ring.reloadKeys();
+    await ring.reload();
+    await check;
+    expect(ring.maxTokenLifetime).toBe(60 * MIN);
+  });
+
   it('reloads for unknown kids at most about once a second, however many arrive', async () => {
     let reads = 0;
     const counting: Store = {
