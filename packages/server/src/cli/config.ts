@@ -168,7 +168,9 @@ export function loadServeConfig(env: Record<string, string | undefined>): ServeC
   // How often running servers re-read the signing keys; `baton keys rotate` waits JWKS max-age + this.
   const keyPollInterval = duration('BATON_KEY_POLL_INTERVAL', '60s');
   if (keyPollInterval > 600_000)
-    warnings.push('BATON_KEY_POLL_INTERVAL above 10 min delays key rotations and retirements');
+    warnings.push(
+      'BATON_KEY_POLL_INTERVAL above 10 min delays picking up clients’ access-token lifetimes, which decide how long retired keys stay published',
+    );
 
   const requestTimeout = duration('BATON_REQUEST_TIMEOUT', '30s');
   const headersTimeout = duration('BATON_HEADERS_TIMEOUT', '10s');

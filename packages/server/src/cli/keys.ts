@@ -1,4 +1,4 @@
-import { JWKS_MAX_AGE_SECONDS, publishedUntil } from '../core/signing-keys.js';
+import { JWKS_MAX_AGE_SECONDS, KEY_CHECK_INTERVAL_MS, publishedUntil } from '../core/signing-keys.js';
 import { type Output, parseAdminCommand, stringFlag, withService } from './args.js';
 import { ConfigError, parseDuration } from './config.js';
 
@@ -11,9 +11,11 @@ const USAGE = `Usage: baton keys <list|rotate|retire> [...]
           (default: the JWKS cache lifetime plus BATON_KEY_POLL_INTERVAL, so
           every verifier has it before it signs). Older keys retire when it
           takes over and stay published until their tokens have expired.
-          --now signs with it at once (emergencies).
+          --now signs with it at once (emergencies): running servers sign
+          with it, and no more with the old keys, within about a second.
   retire KID
           Retires a key now; refused unless another active key takes over.
+          Running servers stop signing with it within about a second.
 
 Every command also takes --database-url, --access-ttl and --key-poll-interval
 (as BATON_*): use the same values as the running servers.
@@ -21,11 +23,14 @@ Every command also takes --database-url, --access-ttl and --key-poll-interval
 
 const SPEC = { now: 'boolean', 'activate-in': 'string', help: 'boolean' } as const;
 
+const switchNotice = `Running servers stop signing with the retired key(s) within about ${KEY_CHECK_INTERVAL_MS / 1000} s\n`;
+
 const iso = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString());
 
 /**
  * `baton keys list|rotate|retire`: signing-key rotation without downtime.
- * Running servers pick changes up within BATON_KEY_POLL_INTERVAL.
+ * Running servers re-read the keys every KEY_CHECK_INTERVAL_MS (1 s), so a
+ * retirement stops signing everywhere within about a second.
  * @see RFC 7517 §5, RFC 8725 §3.5
  */
 export async function runKeys(
@@ -73,6 +78,7 @@ export async function runKeys(
       const { key, retiring } = await signingKeys.rotate(t, activateIn);
       out(`Added key ${key.kid} (${key.alg}); it signs from ${iso(key.activatesAt)}\n`);
       for (const kid of retiring) out(`Key ${kid} retires at ${iso(key.activatesAt)}\n`);
+      if (activateIn === 0 && retiring.length > 0) out(switchNotice);
       if (activateIn > 0 && activateIn < propagation)
         out(
           `Warning: verifiers may cache the JWKS for up to ${Math.round(propagation / 1000)} s; tokens from the new key may be refused until they refetch\n`,
@@ -88,6 +94,7 @@ export async function runKeys(
       out(
         `Retired key ${kid}: it signs no more and stays published until ${iso(publishedUntil(retired, lifetime))}\n`,
       );
+      out(switchNotice);
       await prune();
       return;
     }

@@ -51,8 +51,9 @@ export interface AccessTokens {
   ): IssuedTokens;
   /**
    * Verifies an access token and, unless `checkSession` is false, that its
-   * session is still alive, so logout and revocation bite at once on
-   * Baton's own routes. Throws `invalid_token`.
+   * session is still alive and its client still exists, so logout,
+   * revocation and client deletion bite on Baton's own routes. Throws
+   * `invalid_token`.
    * @see RFC 6750 §3.1
    */
   authenticate(accessToken: string, opts?: AuthenticateOptions): Promise<Authenticated>;
@@ -111,6 +112,11 @@ export function createAccessTokens(ctx: CoreContext, keys: KeyRing, leeway?: num
       if (opts.checkSession !== false) {
         const dead = liveness(session, t);
         if (dead) throw new BatonError('invalid_token', dead);
+        // Deleting a client revokes its sessions, but an instance that had
+        // not yet seen the deletion may have started one since: a session
+        // counts only while its client exists (through the client cache).
+        if (!(await ctx.findClient(session.clientId)))
+          throw new BatonError('invalid_token', 'The client of this session no longer exists');
       }
       return { claims, session };
     },

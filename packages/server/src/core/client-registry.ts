@@ -14,13 +14,17 @@ import type { Clock } from './clock.js';
 export interface ClientRegistry {
   /** Authenticates a request's client; `invalid_client` on any failure. @see RFC 6749 §2.3.1 */
   authenticate(credentials: ClientCredentials): Promise<AuthenticatedClient>;
-  /** A client by id through a short cache (see below), or null. */
+  /** A client by id through a short cache ({@link CLIENT_CACHE_TTL_MS}), or null. */
   find(id: string): Promise<ClientRecord | null>;
   /** Every client (never their secrets in output: only hashes are stored). */
   list(): Promise<ClientRecord[]>;
   /** Validates and stores a new client; a confidential one's secret is returned here, once. */
   create(input: NewClientInput): Promise<{ client: ClientRecord; secret: string | null }>;
-  /** Deletes a client and revokes every session it has; false when there is none. */
+  /**
+   * Deletes a client and revokes every session it has; false when there is
+   * none. Its sessions stop at once here, within {@link CLIENT_CACHE_TTL_MS}
+   * on other instances.
+   */
   delete(id: string): Promise<boolean>;
   /** Every audience the server issues tokens for. @see RFC 9068 §3 */
   issuedAudiences(issuer: string): Promise<string[]>;
@@ -28,27 +32,59 @@ export interface ClientRegistry {
   supportedScopes(): Promise<string[]>;
 }
 
+/**
+ * How long an instance may answer client lookups from its cache (ms). This
+ * is the bound within which a client deleted elsewhere (another instance,
+ * `baton clients delete`) stops logging in, refreshing and authenticating
+ * its sessions' access tokens on this instance. On the instance that
+ * deletes it, it stops at once.
+ */
+export const CLIENT_CACHE_TTL_MS = 10_000;
+
 /** Creates the client registry over a store. */
 export function createClientRegistry(store: Store, now: Clock): ClientRegistry {
-  // Clients change rarely and are read on every login and refresh: a short
-  // cache saves that read. Deleting a client revokes its sessions in the
-  // store, so a stale entry can never bring a session back. Authentication
-  // reads the store itself: a deleted or re-keyed client stops at once.
+  // Clients change rarely and are read on every login, refresh and access
+  // token check: a short cache saves that read. Deletion revokes the
+  // client's sessions in the store, but an instance whose cache still holds
+  // the client may start a new session after that revocation ran (as may a
+  // login already in flight). Such a session is refused as soon as the
+  // cache says the client is gone: refresh and access-token checks both ask
+  // this cache for the session's client. Authentication of a confidential
+  // client reads the store itself: a deleted or re-keyed client stops at once.
   const cache = new Map<string, { client: ClientRecord | null; until: number }>();
+  // Bumped by every change made here: a read that began before a deletion
+  // must not put the deleted client back into the cache when it lands.
+  let generation = 0;
+  const forget = (id: string) => {
+    generation++;
+    cache.delete(id);
+  };
   return {
     authenticate: (credentials) => authenticateClient((id) => store.findClient(id), credentials),
     async find(id) {
       const t = now();
       const hit = cache.get(id);
       if (hit && hit.until > t) return hit.client;
+      const seen = generation;
       const client = await store.findClient(id);
-      if (cache.size > 1000) cache.clear();
-      cache.set(id, { client, until: t + 10_000 });
+      if (seen === generation) {
+        if (cache.size > 1000) cache.clear();
+        cache.set(id, { client, until: t + CLIENT_CACHE_TTL_MS });
+      }
       return client;
     },
     list: () => store.listClients(),
-    create: (input) => createClient(store, input, now()),
-    delete: (id) => store.deleteClient(id, now()),
+    async create(input) {
+      const created = await createClient(store, input, now());
+      // An earlier lookup may have cached "no such client".
+      forget(created.client.id);
+      return created;
+    },
+    async delete(id) {
+      const deleted = await store.deleteClient(id, now());
+      forget(id);
+      return deleted;
+    },
     issuedAudiences: (issuer) => issuedAudiences(store, issuer),
     supportedScopes: () => supportedScopes(store),
   };

@@ -185,6 +185,53 @@ describe('signing-key rotation', () => {
     }
   });
 
+  it('a polling ring stops signing with a key retired elsewhere within about a second, whatever its poll interval', async () => {
+    const other = new KeyRing({ store, now: clock, alg: 'ES256', maxTokenLifetime: TTL });
+    await other.init();
+    // The default interval: the full re-read would come only after a minute.
+    const stop = other.startPolling(MIN, () => {});
+    try {
+      const old = other.signingKey(clock()).kid;
+      // `baton keys rotate --now` in another process.
+      const { key, retiring } = await rotateSigningKey(store, { alg: 'ES256', now: clock(), activateIn: 0 });
+      expect(retiring).toContain(old);
+      await vi.waitFor(() => expect(other.signingKey(clock()).kid).toBe(key.kid), {
+        timeout: 5000,
+        interval: 20,
+      });
+      // `baton keys retire` of the signing key, with an older key still active to take over.
+      const spare = generateSigningKey('ES256', clock() - 1);
+      await store.addSigningKey(spare);
+      await retireSigningKey(store, key.kid, clock());
+      await vi.waitFor(() => expect(other.signingKey(clock()).kid).toBe(spare.kid), {
+        timeout: 5000,
+        interval: 20,
+      });
+    } finally {
+      stop();
+    }
+  });
+
+  it('a full reload asked for during a keys-only check still reads the clients’ lifetimes', async () => {
+    await store.createClient({
+      id: 'slow',
+      name: 'slow',
+      type: 'public',
+      secretHash: null,
+      allowedOrigins: [],
+      allowedScopes: [],
+      audience: null,
+      accessTtl: 60 * MIN,
+      refreshIdleTtl: null,
+      sessionMaxTtl: null,
+      createdAt: clock(),
+    });
+    const check = ring.reloadKeys();
+    await ring.reload();
+    await check;
+    expect(ring.maxTokenLifetime).toBe(60 * MIN);
+  });
+
   it('reloads for unknown kids at most about once a second, however many arrive', async () => {
     let reads = 0;
     const counting: Store = {

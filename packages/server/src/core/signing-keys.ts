@@ -31,6 +31,16 @@ export const RETIRED_KEY_GRACE_MS = 60_000;
 /** Reloads triggered by unknown kids are at most this frequent: a flood of forged kids must not become a flood of queries. */
 const UNKNOWN_KID_RELOAD_GAP_MS = 1000;
 
+/**
+ * How often a polling instance re-reads the signing keys alone (ms),
+ * whatever its full poll interval: the bound within which a key retired
+ * anywhere (`baton keys rotate --now`, `baton keys retire`) stops signing on
+ * every running instance, and a new key is published by all of them. It
+ * costs one read of the small signing-key table per second per instance,
+ * made by a timer: signing a token never reads the store.
+ */
+export const KEY_CHECK_INTERVAL_MS = 1000;
+
 /** Until when a key is published in the JWKS: forever while not retired, else until its last token has expired. */
 export function publishedUntil(record: SigningKeyRecord, maxTokenLifetime: number): number {
   return record.retiredAt === null
@@ -144,13 +154,16 @@ export interface KeyRingOptions {
 
 /**
  * The signing keys, shared by every instance through the store. Keys are
- * loaded into `KeyObject`s once per reload, never per token: signing and
- * verifying on the refresh hot path touch no store and no parsing.
+ * loaded into `KeyObject`s once when they first appear or change, never per
+ * token: signing and verifying on the refresh hot path touch no store and no
+ * parsing. Freshness comes from timers instead ({@link KeyRing.startPolling}).
  */
 export class KeyRing {
   readonly #opts: KeyRingOptions;
   #keys = new Map<string, LoadedKey>();
   #reloading: Promise<void> | undefined;
+  /** Whether the read under way also reads the clients. */
+  #reloadingAll = false;
   /** The longest access-token lifetime of the server and every client (ms), refreshed on reload. */
   #maxLifetime: number;
   /** `performance.now()` of the last reload start: a rate, not token time, so not the injected clock. */
@@ -172,18 +185,36 @@ export class KeyRing {
     }
   }
 
-  /** Re-reads the keys from the store; concurrent callers share one read. */
-  reload(): Promise<void> {
-    this.#reloading ??= (async () => {
+  /** Re-reads the keys and the clients' lifetimes from the store; concurrent callers share one read. */
+  async reload(): Promise<void> {
+    // A keys-only check under way does not read the clients: let it land, then read everything.
+    while (this.#reloading && !this.#reloadingAll) await this.#reloading.catch(() => {});
+    return this.#read(true);
+  }
+
+  /**
+   * Re-reads the signing keys alone (not the clients' lifetimes): what the
+   * signing decision needs. A read under way is shared instead.
+   */
+  reloadKeys(): Promise<void> {
+    return this.#read(false);
+  }
+
+  #read(all: boolean): Promise<void> {
+    if (this.#reloading) return this.#reloading;
+    this.#reloadingAll = all;
+    this.#reloading = (async () => {
       this.#lastReloadAt = performance.now();
       try {
         const [records, clients] = await Promise.all([
           this.#opts.store.listSigningKeys(),
-          this.#opts.store.listClients(),
+          all ? this.#opts.store.listClients() : undefined,
         ]);
         // A client may issue longer-lived tokens than the server default; retired keys must outlive those too.
-        this.#maxLifetime = Math.max(this.#opts.maxTokenLifetime, ...clients.map((c) => c.accessTtl ?? 0));
+        if (clients)
+          this.#maxLifetime = Math.max(this.#opts.maxTokenLifetime, ...clients.map((c) => c.accessTtl ?? 0));
         const next = new Map<string, LoadedKey>();
+        // Unchanged keys keep their crypto objects: a check every second parses nothing new.
         for (const r of records)
           next.set(
             r.kid,
@@ -205,22 +236,46 @@ export class KeyRing {
   async reloadForUnknownKid(): Promise<void> {
     if (this.#reloading) return this.#reloading;
     if (performance.now() - this.#lastReloadAt < UNKNOWN_KID_RELOAD_GAP_MS) return;
-    return this.reload();
+    return this.reloadKeys();
   }
 
   /**
-   * Reloads the keys every `intervalMs`, so a rotation made by the CLI or
-   * another instance reaches this one without a restart. Returns a stop
-   * function; the timer never keeps the process alive.
+   * Keeps this instance in step with rotations made by the CLI or another
+   * instance, without a restart: re-reads the keys and the clients'
+   * lifetimes every `intervalMs`, and the keys alone every
+   * {@link KEY_CHECK_INTERVAL_MS}, so a retired key stops signing here
+   * within about a second even with a long `intervalMs`. Returns a stop
+   * function; the timers never keep the process alive.
    */
   startPolling(intervalMs: number, onError: (err: unknown) => void): () => void {
     if (!Number.isFinite(intervalMs) || intervalMs <= 0)
       throw new TypeError('key poll interval must be a positive number of milliseconds');
-    const timer = setInterval(() => {
-      this.reload().catch(onError);
-    }, intervalMs);
-    timer.unref();
-    return () => clearInterval(timer);
+    const timers = [
+      setInterval(() => {
+        this.reload().catch(onError);
+      }, intervalMs),
+    ];
+    if (intervalMs > KEY_CHECK_INTERVAL_MS) {
+      // While the store is down this fails every second: report the first failure, not each one.
+      let failing = false;
+      timers.push(
+        setInterval(() => {
+          this.reloadKeys().then(
+            () => {
+              failing = false;
+            },
+            (err: unknown) => {
+              if (!failing) onError(err);
+              failing = true;
+            },
+          );
+        }, KEY_CHECK_INTERVAL_MS),
+      );
+    }
+    for (const timer of timers) timer.unref();
+    return () => {
+      for (const timer of timers) clearInterval(timer);
+    };
   }
 
   /** The longest access-token lifetime in use (ms): the server's or any client's. */
@@ -232,7 +287,10 @@ export class KeyRing {
     return pickSigningKey(this.#keys.values(), now);
   }
 
-  /** The key that signs at `now`: the newest active one. */
+  /**
+   * The key that signs at `now`: the newest active one, as of the last read
+   * (at most {@link KEY_CHECK_INTERVAL_MS} old while polling). No store read.
+   */
   signingKey(now: number): LoadedKey {
     const key = this.#signingKeyOrUndefined(now);
     if (!key) throw new Error('No active signing key: run `baton keys rotate`');

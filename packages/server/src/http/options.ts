@@ -27,8 +27,10 @@ export interface ServerOptions {
   /** Logging: false (default), true, or a pino level. */
   logger?: boolean | 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
   /**
-   * How often the signing keys are re-read from the store (ms, default
-   * 60 000), so a `baton keys rotate` reaches running instances without a
+   * How often the signing keys and the clients' access-token lifetimes are
+   * re-read from the store (ms, default 60 000). The keys alone are also
+   * re-read every second (`KEY_CHECK_INTERVAL_MS`), so a `baton keys rotate`
+   * or `retire` reaches running instances within about a second, without a
    * restart. A token with an unknown kid also triggers a reload.
    */
   keyPollInterval?: number;
