@@ -556,6 +556,162 @@ export function storeConformance(name: string, factory: ConformanceFactory): voi
       ).toMatchObject({ outcome: 'conflict' });
     });
 
+    describe('session creation is conditional on the account', () => {
+      const newSession = (id: string, userId = 'usr_a'): NewSession['session'] => ({
+        id,
+        userId,
+        clientId: 'app',
+        scope: null,
+        createdAt: T0,
+        lastUsedAt: T0,
+        idleExpiresAt: T0 + 1000,
+        expiresAt: T0 + 5000,
+        userAgent: null,
+        ip: null,
+      });
+
+      it('creates the session when the user is enabled and has the verified hash', async () => {
+        await userWithSession('a');
+        expect(
+          await store.createSession({
+            session: newSession('ses_new'),
+            firstToken: { id: 'tok_new', secretHash: 'x' },
+            verifiedPasswordHash: 'h',
+          }),
+        ).toEqual({ created: true });
+        expect((await store.findRefreshToken('tok_new'))?.session.id).toBe('ses_new');
+      });
+
+      it('writes nothing for a disabled user', async () => {
+        await userWithSession('a');
+        await store.setUserDisabled({ userId: 'usr_a', disabled: true, now: T0 + 1 });
+        for (const verifiedPasswordHash of ['h', undefined]) {
+          expect(
+            await store.createSession({
+              session: newSession('ses_new'),
+              firstToken: { id: 'tok_new', secretHash: 'x' },
+              ...(verifiedPasswordHash ? { verifiedPasswordHash } : {}),
+            }),
+          ).toEqual({ created: false });
+        }
+        expect(await store.findSession('ses_new')).toBeNull();
+        expect(await store.findRefreshToken('tok_new')).toBeNull();
+      });
+
+      it('writes nothing when the password hash changed since it was verified', async () => {
+        await userWithSession('a');
+        await store.changePassword({ userId: 'usr_a', passwordHash: 'h2', now: T0 + 1, keepSessionId: null });
+        expect(
+          await store.createSession({
+            session: newSession('ses_old'),
+            firstToken: { id: 'tok_old', secretHash: 'x' },
+            verifiedPasswordHash: 'h',
+          }),
+        ).toEqual({ created: false });
+        expect(await store.findSession('ses_old')).toBeNull();
+        expect(
+          await store.createSession({
+            session: newSession('ses_new'),
+            firstToken: { id: 'tok_new', secretHash: 'x' },
+            verifiedPasswordHash: 'h2',
+          }),
+        ).toEqual({ created: true });
+      });
+
+      it('writes nothing for an unknown user', async () => {
+        await store.createClient(client('app'), { ifMissing: true });
+        expect(
+          await store.createSession({
+            session: newSession('ses_x', 'usr_nobody'),
+            firstToken: { id: 'tok_x', secretHash: 'x' },
+          }),
+        ).toEqual({ created: false });
+      });
+
+      it('does not rotate a token of a disabled user even if its session was left unrevoked', async () => {
+        await userWithSession('a');
+        // Disabled behind the store's back (no revocation), as an operator's SQL might.
+        await factory.rawSql(`UPDATE users SET disabled_at = ${T0 + 1} WHERE id = 'usr_a'`);
+        expect(
+          await store.rotateRefreshToken({
+            parentId: 'tok_a',
+            successor: { id: 'tok_a2', secretHash: 'h' },
+            now: T0 + 2,
+            idleExpiresAt: T0 + 100,
+          }),
+        ).toMatchObject({ outcome: 'conflict' });
+        expect((await store.findRefreshToken('tok_a'))?.token.usedAt).toBeNull();
+        expect(await store.findRefreshToken('tok_a2')).toBeNull();
+      });
+
+      it('ten rounds: creations racing a disable over two connections leave no live session', async () => {
+        const b = await factory.openSecond(store);
+        try {
+          await store.createClient(client('app'));
+          for (let round = 0; round < 10; round++) {
+            const userId = `usr_r${round}`;
+            await store.createUser({
+              id: userId,
+              email: `r${round}@example.com`,
+              passwordHash: 'h',
+              createdAt: T0,
+            });
+            const creations = Array.from({ length: 10 }, (_, i) =>
+              (i % 2 ? store : b).createSession({
+                session: newSession(`ses_${round}_${i}`, userId),
+                firstToken: { id: `tok_${round}_${i}`, secretHash: 'x' },
+                verifiedPasswordHash: 'h',
+              }),
+            );
+            const disable = (round % 2 ? store : b).setUserDisabled({ userId, disabled: true, now: T0 + 1 });
+            const [results] = await Promise.all([Promise.all(creations), disable]);
+            expect(await store.listActiveSessions(userId, T0 + 2)).toEqual([]);
+            // Whatever was created before the switch was revoked by it.
+            for (const [i, r] of results.entries()) {
+              const found = await store.findSession(`ses_${round}_${i}`);
+              if (r.created) expect(found).toMatchObject({ revokedReason: 'user_disabled' });
+              else expect(found).toBeNull();
+            }
+          }
+        } finally {
+          await b.close();
+        }
+      });
+
+      it('ten rounds: creations racing a password change over two connections leave no live session', async () => {
+        const b = await factory.openSecond(store);
+        try {
+          await store.createClient(client('app'));
+          for (let round = 0; round < 10; round++) {
+            const userId = `usr_p${round}`;
+            await store.createUser({
+              id: userId,
+              email: `p${round}@example.com`,
+              passwordHash: 'h',
+              createdAt: T0,
+            });
+            const creations = Array.from({ length: 10 }, (_, i) =>
+              (i % 2 ? store : b).createSession({
+                session: newSession(`ses_${round}_${i}`, userId),
+                firstToken: { id: `tok_${round}_${i}`, secretHash: 'x' },
+                verifiedPasswordHash: 'h',
+              }),
+            );
+            const change = (round % 2 ? store : b).changePassword({
+              userId,
+              passwordHash: 'h2',
+              now: T0 + 1,
+              keepSessionId: null,
+            });
+            await Promise.all([...creations, change]);
+            expect(await store.listActiveSessions(userId, T0 + 2)).toEqual([]);
+          }
+        } finally {
+          await b.close();
+        }
+      });
+    });
+
     describe('ordering ties', () => {
       it('lists users with the same creation time by id', async () => {
         for (const id of ['usr_c', 'usr_a', 'usr_b']) {

@@ -163,6 +163,17 @@ export type RotationResult =
 export interface NewSession {
   session: Omit<SessionRecord, 'revokedAt' | 'revokedReason'>;
   firstToken: { id: string; secretHash: string };
+  /**
+   * The password hash the login verified. When set, the session is created
+   * only if the user still has exactly this hash: a password change that
+   * committed while the login was inside Argon2 wins over it.
+   */
+  verifiedPasswordHash?: string;
+}
+
+/** Result of {@link Store.createSession}: `created` is false when the account no longer allowed it. */
+export interface SessionCreation {
+  created: boolean;
 }
 
 /**
@@ -222,8 +233,14 @@ export interface Store {
   /** Deletes a client and revokes its sessions. Returns false when unknown. */
   deleteClient(id: string, now: number): Promise<boolean>;
 
-  /** Creates a session and its first refresh token together. */
-  createSession(input: NewSession): Promise<void>;
+  /**
+   * Creates a session and its first refresh token together, only if the
+   * user exists, is not disabled and (with `verifiedPasswordHash`) still has
+   * that password hash, all checked in the same transaction, with the user's
+   * row locked against a concurrent disable or password change until the
+   * commit. Otherwise writes nothing and answers `{ created: false }`.
+   */
+  createSession(input: NewSession): Promise<SessionCreation>;
   findSession(id: string): Promise<SessionRecord | null>;
   /** Sessions of a user not revoked and not expired at `now`, most recently used first, then by id. */
   listActiveSessions(userId: string, now: number): Promise<SessionRecord[]>;
@@ -247,7 +264,8 @@ export interface Store {
   findRefreshToken(id: string): Promise<RefreshTokenState | null>;
   /**
    * Marks `parentId` used and creates its successor, touching the session,
-   * only if the token is still unused and its session not revoked; else
+   * only if the token is still unused, its session not revoked and its user
+   * not disabled; else
    * reports what it found (see {@link RotationResult}). See the concurrency
    * promise on {@link Store}.
    */

@@ -44,6 +44,7 @@ export function createSqlStore(dialect: SqlDialect): Store {
   const events = t('security_events');
   const devices = t('trusted_devices');
   const bytewise = new SqlFragment(dialect.bytewise);
+  const lockRows = new SqlFragment(dialect.lockRows);
 
   /** Runs a single read and returns its rows. */
   const read = (work: () => Work<Row[]>) => dialect.run(work);
@@ -96,10 +97,13 @@ export function createSqlStore(dialect: SqlDialect): Store {
     // committed row, finds used_at set, and skips it. On SQLite the
     // IMMEDIATE transaction holds the database's one write lock throughout.
     // (`session_id` in the subquery is the updated token's: sessions has no such column.)
+    // A disabled user's sessions are revoked with the switch; the join on
+    // users refuses them anyway, at no extra round trip.
     const [marked] =
       yield* rowsOf(sql`UPDATE ${tokens} SET used_at = ${w.now}, successor_id = ${w.successor.id}
       WHERE id = ${w.parentId} AND used_at IS NULL
-        AND EXISTS (SELECT 1 FROM ${sessions} x WHERE x.id = session_id AND x.revoked_at IS NULL)
+        AND EXISTS (SELECT 1 FROM ${sessions} x JOIN ${users} u ON u.id = x.user_id
+          WHERE x.id = session_id AND x.revoked_at IS NULL AND u.disabled_at IS NULL)
       RETURNING session_id`);
     // Lost the race, or the token is spent, unknown or its session revoked:
     // write nothing, and report what is there, read after the winner committed.
@@ -200,16 +204,27 @@ export function createSqlStore(dialect: SqlDialect): Store {
       });
     },
 
-    async createSession({ session: s, firstToken }) {
+    createSession({ session: s, firstToken, verifiedPasswordHash }) {
       // Together or not at all: a session without a token could never be used
       // or listed correctly; a token without a session breaks the foreign key.
-      await dialect.transaction(function* () {
+      return dialect.transaction(function* () {
+        // A login verifies the password outside any transaction (Argon2 takes
+        // tens of ms). Re-check the account here, with its row locked: a
+        // disable or password change that committed meanwhile makes this
+        // refuse; one that comes later waits for this commit and then revokes
+        // the new session with the others.
+        const [account] = yield* rowsOf(sql`SELECT id FROM ${users}
+          WHERE id = ${s.userId} AND disabled_at IS NULL
+            AND (CAST(${verifiedPasswordHash ?? null} AS TEXT) IS NULL OR password_hash = ${verifiedPasswordHash ?? null})
+          ${lockRows}`);
+        if (!account) return { created: false };
         yield sql`INSERT INTO ${sessions} (id, user_id, client_id, scope, created_at, last_used_at,
             idle_expires_at, expires_at, user_agent, ip)
           VALUES (${s.id}, ${s.userId}, ${s.clientId}, ${s.scope}, ${s.createdAt}, ${s.lastUsedAt},
             ${s.idleExpiresAt}, ${s.expiresAt}, ${s.userAgent}, ${s.ip})`;
         yield sql`INSERT INTO ${tokens} (id, session_id, secret_hash, parent_id, successor_id, created_at, used_at)
           VALUES (${firstToken.id}, ${s.id}, ${firstToken.secretHash}, NULL, NULL, ${s.createdAt}, NULL)`;
+        return { created: true };
       });
     },
     async findSession(id) {
