@@ -100,10 +100,10 @@ const toAdminUser = (u: UserRecord): AdminUser => ({ ...toPublicUser(u), disable
 /** Creates the accounts part of the service. */
 export function createAccounts(
   ctx: CoreContext,
-  deps: { tokens: AccessTokens; devices: Devices; limiter: LoginLimiter },
+  deps: { tokens: AccessTokens; devices: Devices; limiter: LoginLimiter; maxSessionsPerUser: number },
 ): Accounts {
   const { store, now, cfg, emit, findClient } = ctx;
-  const { tokens, devices, limiter } = deps;
+  const { tokens, devices, limiter, maxSessionsPerUser } = deps;
 
   /**
    * The password check and the new session, once the policy let the attempt
@@ -156,15 +156,30 @@ export function createAccounts(
     const rt = newRefreshToken();
     // Conditional on the account as it was verified: an operator's disable or a
     // password change that committed during Argon2 wins over this login.
-    const { created } = await store.createSession({
+    // The cap is enforced in the same transaction: a flood of logins cannot pile
+    // up sessions, and the oldest (least recently used) make way for the new one.
+    const { created, evicted } = await store.createSession({
       session,
       firstToken: { id: rt.id, secretHash: rt.hash },
       verifiedPasswordHash: user.passwordHash,
+      sessionLimit: {
+        max: maxSessionsPerUser,
+        event: {
+          type: 'session_revoked',
+          at: t,
+          userId: user.id,
+          clientId,
+          ip: input.ip ?? null,
+          detail: { reason: 'session_limit', limit: maxSessionsPerUser },
+        },
+      },
     });
     if (!created) {
       emit({ kind: 'login', outcome: 'failure', clientId, userId: user.id });
       return 'superseded';
     }
+    if (evicted.length > 0)
+      emit({ kind: 'session_revoked', reason: 'session_limit', userId: user.id, count: evicted.length });
     // This success is the proof the device token records.
     const kept = await devices.rememberLogin(user.id, device, t);
     emit({ kind: 'login', outcome: 'success', userId: user.id, clientId });

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { refresh, signUp, type TestApp, testApp } from '../../test/helpers.js';
+import { ISSUER, refresh, signUp, type TestApp, testApp } from '../../test/helpers.js';
+import { createServer } from './app.js';
 
 /**
  * Hardening: sessions per user are capped (default 100 live; the oldest by
@@ -66,6 +67,14 @@ describe('session cap and pagination', () => {
     t.clock.advance(1000);
     const newest = await login();
 
+    // 100 live sessions: two pages at the default limit of 50, newest first.
+    const pages = await walk(newest.access_token);
+    expect(pages.map((p) => p.sessions.length)).toEqual([50, 50]);
+    const ids = pages.flatMap((p) => p.sessions.map((s) => s.id));
+    expect(new Set(ids).size).toBe(100);
+    expect(ids).not.toContain(sessions[1]!.session_id);
+    expect(ids[0]).toBe(newest.session_id);
+
     const evicted = await refresh(t.app, sessions[1]!.refresh_token);
     expect(evicted.statusCode).toBe(401);
     expect(evicted.json().error).toBe('invalid_grant');
@@ -81,14 +90,6 @@ describe('session cap and pagination', () => {
     expect(events).toContainEqual(
       expect.objectContaining({ type: 'session_revoked', sessionId: sessions[1]!.session_id }),
     );
-
-    // 100 live sessions: two pages at the default limit of 50.
-    const pages = await walk(newest.access_token);
-    expect(pages.map((p) => p.sessions.length)).toEqual([50, 50]);
-    const ids = pages.flatMap((p) => p.sessions.map((s) => s.id));
-    expect(new Set(ids).size).toBe(100);
-    expect(ids).not.toContain(sessions[1]!.session_id);
-    expect(ids[0]).toBe(newest.session_id);
   });
 
   it('walks every session exactly once, in order, when many share their last-used time', async () => {
@@ -129,5 +130,25 @@ describe('session cap and pagination', () => {
     const res = await list(access_token, query);
     expect(res.statusCode).toBe(400);
     expect(res.json().error).toBe('invalid_request');
+  });
+
+  it('maxSessionsPerUser sets the cap; a bad one is a TypeError at construction', async () => {
+    const small = await testApp({ maxSessionsPerUser: 2 });
+    try {
+      const a = await signUp(small.app, EMAIL, PASSWORD);
+      small.clock.advance(1000);
+      const b = await signUp(small.app, EMAIL, PASSWORD);
+      small.clock.advance(1000);
+      const c = await signUp(small.app, EMAIL, PASSWORD);
+      expect((await refresh(small.app, a.refresh_token)).statusCode).toBe(401);
+      expect((await refresh(small.app, b.refresh_token)).statusCode).toBe(200);
+      expect((await refresh(small.app, c.refresh_token)).statusCode).toBe(200);
+      for (const bad of [0, -1, 1.5, Number.NaN, '3' as unknown as number])
+        await expect(
+          createServer({ store: small.store, issuer: ISSUER, maxSessionsPerUser: bad }),
+        ).rejects.toThrow(TypeError);
+    } finally {
+      await small.close();
+    }
   });
 });
