@@ -556,6 +556,315 @@ export function storeConformance(name: string, factory: ConformanceFactory): voi
       ).toMatchObject({ outcome: 'conflict' });
     });
 
+    describe('session creation is conditional on the account', () => {
+      const newSession = (id: string, userId = 'usr_a'): NewSession['session'] => ({
+        id,
+        userId,
+        clientId: 'app',
+        scope: null,
+        createdAt: T0,
+        lastUsedAt: T0,
+        idleExpiresAt: T0 + 1000,
+        expiresAt: T0 + 5000,
+        userAgent: null,
+        ip: null,
+      });
+
+      it('creates the session when the user is enabled and has the verified hash', async () => {
+        await userWithSession('a');
+        expect(
+          await store.createSession({
+            session: newSession('ses_new'),
+            firstToken: { id: 'tok_new', secretHash: 'x' },
+            verifiedPasswordHash: 'h',
+          }),
+        ).toEqual({ created: true, evicted: [] });
+        expect((await store.findRefreshToken('tok_new'))?.session.id).toBe('ses_new');
+      });
+
+      it('writes nothing for a disabled user', async () => {
+        await userWithSession('a');
+        await store.setUserDisabled({ userId: 'usr_a', disabled: true, now: T0 + 1 });
+        for (const verifiedPasswordHash of ['h', undefined]) {
+          expect(
+            await store.createSession({
+              session: newSession('ses_new'),
+              firstToken: { id: 'tok_new', secretHash: 'x' },
+              ...(verifiedPasswordHash ? { verifiedPasswordHash } : {}),
+            }),
+          ).toEqual({ created: false, evicted: [] });
+        }
+        expect(await store.findSession('ses_new')).toBeNull();
+        expect(await store.findRefreshToken('tok_new')).toBeNull();
+      });
+
+      it('writes nothing when the password hash changed since it was verified', async () => {
+        await userWithSession('a');
+        await store.changePassword({ userId: 'usr_a', passwordHash: 'h2', now: T0 + 1, keepSessionId: null });
+        expect(
+          await store.createSession({
+            session: newSession('ses_old'),
+            firstToken: { id: 'tok_old', secretHash: 'x' },
+            verifiedPasswordHash: 'h',
+          }),
+        ).toEqual({ created: false, evicted: [] });
+        expect(await store.findSession('ses_old')).toBeNull();
+        expect(
+          await store.createSession({
+            session: newSession('ses_new'),
+            firstToken: { id: 'tok_new', secretHash: 'x' },
+            verifiedPasswordHash: 'h2',
+          }),
+        ).toEqual({ created: true, evicted: [] });
+      });
+
+      it('writes nothing for an unknown user', async () => {
+        await store.createClient(client('app'), { ifMissing: true });
+        expect(
+          await store.createSession({
+            session: newSession('ses_x', 'usr_nobody'),
+            firstToken: { id: 'tok_x', secretHash: 'x' },
+          }),
+        ).toEqual({ created: false, evicted: [] });
+      });
+
+      it('does not rotate a token of a disabled user even if its session was left unrevoked', async () => {
+        await userWithSession('a');
+        // Disabled behind the store's back (no revocation), as an operator's SQL might.
+        await factory.rawSql(`UPDATE users SET disabled_at = ${T0 + 1} WHERE id = 'usr_a'`);
+        expect(
+          await store.rotateRefreshToken({
+            parentId: 'tok_a',
+            successor: { id: 'tok_a2', secretHash: 'h' },
+            now: T0 + 2,
+            idleExpiresAt: T0 + 100,
+          }),
+        ).toMatchObject({ outcome: 'conflict' });
+        expect((await store.findRefreshToken('tok_a'))?.token.usedAt).toBeNull();
+        expect(await store.findRefreshToken('tok_a2')).toBeNull();
+      });
+
+      it('ten rounds: creations racing a disable over two connections leave no live session', async () => {
+        const b = await factory.openSecond(store);
+        try {
+          await store.createClient(client('app'));
+          for (let round = 0; round < 10; round++) {
+            const userId = `usr_r${round}`;
+            await store.createUser({
+              id: userId,
+              email: `r${round}@example.com`,
+              passwordHash: 'h',
+              createdAt: T0,
+            });
+            const creations = Array.from({ length: 10 }, (_, i) =>
+              (i % 2 ? store : b).createSession({
+                session: newSession(`ses_${round}_${i}`, userId),
+                firstToken: { id: `tok_${round}_${i}`, secretHash: 'x' },
+                verifiedPasswordHash: 'h',
+              }),
+            );
+            const disable = (round % 2 ? store : b).setUserDisabled({ userId, disabled: true, now: T0 + 1 });
+            const [results] = await Promise.all([Promise.all(creations), disable]);
+            expect(await store.listActiveSessions(userId, T0 + 2)).toEqual([]);
+            // Whatever was created before the switch was revoked by it.
+            for (const [i, r] of results.entries()) {
+              const found = await store.findSession(`ses_${round}_${i}`);
+              if (r.created) expect(found).toMatchObject({ revokedReason: 'user_disabled' });
+              else expect(found).toBeNull();
+            }
+          }
+        } finally {
+          await b.close();
+        }
+      });
+
+      it('ten rounds: creations racing a password change over two connections leave no live session', async () => {
+        const b = await factory.openSecond(store);
+        try {
+          await store.createClient(client('app'));
+          for (let round = 0; round < 10; round++) {
+            const userId = `usr_p${round}`;
+            await store.createUser({
+              id: userId,
+              email: `p${round}@example.com`,
+              passwordHash: 'h',
+              createdAt: T0,
+            });
+            const creations = Array.from({ length: 10 }, (_, i) =>
+              (i % 2 ? store : b).createSession({
+                session: newSession(`ses_${round}_${i}`, userId),
+                firstToken: { id: `tok_${round}_${i}`, secretHash: 'x' },
+                verifiedPasswordHash: 'h',
+              }),
+            );
+            const change = (round % 2 ? store : b).changePassword({
+              userId,
+              passwordHash: 'h2',
+              now: T0 + 1,
+              keepSessionId: null,
+            });
+            await Promise.all([...creations, change]);
+            expect(await store.listActiveSessions(userId, T0 + 2)).toEqual([]);
+          }
+        } finally {
+          await b.close();
+        }
+      });
+    });
+
+    describe('the live-session cap', () => {
+      const at = (
+        id: string,
+        lastUsedAt: number,
+        createdAt = T0,
+        extra: Partial<NewSession['session']> = {},
+      ) => ({
+        session: {
+          id,
+          userId: 'usr_a',
+          clientId: 'app',
+          scope: null,
+          createdAt,
+          lastUsedAt,
+          idleExpiresAt: T0 + 100_000,
+          expiresAt: T0 + 500_000,
+          userAgent: null,
+          ip: null,
+          ...extra,
+        },
+        firstToken: { id: `tok_${id}`, secretHash: 'x' },
+      });
+      const event: SecurityEventRecord = {
+        type: 'session_revoked',
+        at: T0 + 50,
+        userId: 'usr_a',
+        detail: { reason: 'session_limit' },
+      };
+
+      it('revokes the least recently used, then first created, then lowest id, in the creating transaction', async () => {
+        await userWithSession('a', 'ses_seed', 'tok_seed');
+        await store.revokeSession({ sessionId: 'ses_seed', reason: 'logout', now: T0 });
+        // Revoked and expired sessions do not count, and are never picked.
+        await store.createSession(at('ses_expired', T0 - 10, T0, { idleExpiresAt: T0 + 1 }));
+        await store.createSession(at('ses_b', T0 + 5, T0 + 1));
+        await store.createSession(at('ses_a', T0 + 5, T0 + 1));
+        await store.createSession(at('ses_c', T0 + 5, T0));
+        await store.createSession(at('ses_d', T0 + 9, T0));
+        const created = await store.createSession({
+          ...at('ses_new', T0 + 50, T0 + 50),
+          sessionLimit: { max: 2, event },
+        });
+        // Live before: a, b, c, d (+ new = 5): three go, oldest use first; among equal use, oldest creation, then id.
+        expect(created.created).toBe(true);
+        expect([...created.evicted].sort()).toEqual(['ses_a', 'ses_b', 'ses_c']);
+        for (const id of ['ses_a', 'ses_b', 'ses_c'])
+          expect(await store.findSession(id)).toMatchObject({
+            revokedAt: T0 + 50,
+            revokedReason: 'session_limit',
+          });
+        expect((await store.listActiveSessions('usr_a', T0 + 50)).map((x) => x.id)).toEqual([
+          'ses_new',
+          'ses_d',
+        ]);
+        expect((await store.findSession('ses_seed'))?.revokedReason).toBe('logout');
+        const events = await store.listSecurityEvents({ userId: 'usr_a' });
+        expect(events.map((e) => e.sessionId).sort()).toEqual(['ses_a', 'ses_b', 'ses_c']);
+        expect(
+          events.every((e) => e.type === 'session_revoked' && e.detail?.reason === 'session_limit'),
+        ).toBe(true);
+      });
+
+      it('the order among equal last use: created first, then id', async () => {
+        await store.createClient(client('app'), { ifMissing: true });
+        await store.createUser({ id: 'usr_a', email: 'a@example.com', passwordHash: 'h', createdAt: T0 });
+        await store.createSession(at('ses_z', T0 + 5, T0));
+        await store.createSession(at('ses_b', T0 + 5, T0 + 1));
+        await store.createSession(at('ses_a', T0 + 5, T0 + 1));
+        const limit = { max: 3, event };
+        expect(
+          (await store.createSession({ ...at('ses_n1', T0 + 9, T0 + 9), sessionLimit: limit })).evicted,
+        ).toEqual(['ses_z']);
+        expect(
+          (await store.createSession({ ...at('ses_n2', T0 + 9, T0 + 9), sessionLimit: limit })).evicted,
+        ).toEqual(['ses_a']);
+        expect(
+          (await store.createSession({ ...at('ses_n3', T0 + 9, T0 + 9), sessionLimit: limit })).evicted,
+        ).toEqual(['ses_b']);
+      });
+
+      it('never revokes the new session, and revokes nothing under the cap', async () => {
+        await store.createClient(client('app'), { ifMissing: true });
+        await store.createUser({ id: 'usr_a', email: 'a@example.com', passwordHash: 'h', createdAt: T0 });
+        // An older session that looks newer (another instance's clock ahead).
+        await store.createSession(at('ses_ahead', T0 + 1000, T0));
+        expect(
+          await store.createSession({ ...at('ses_new', T0 + 10, T0 + 10), sessionLimit: { max: 2 } }),
+        ).toEqual({
+          created: true,
+          evicted: [],
+        });
+        const second = await store.createSession({
+          ...at('ses_new2', T0 + 20, T0 + 20),
+          sessionLimit: { max: 1 },
+        });
+        expect(second.created).toBe(true);
+        expect([...second.evicted].sort()).toEqual(['ses_ahead', 'ses_new']);
+        expect((await store.listActiveSessions('usr_a', T0 + 20)).map((x) => x.id)).toEqual(['ses_new2']);
+        expect(await store.listSecurityEvents({ userId: 'usr_a' })).toEqual([]);
+      });
+
+      it('holds exactly under concurrent logins of one user over two connections', async () => {
+        const b = await factory.openSecond(store);
+        try {
+          await store.createClient(client('app'));
+          await store.createUser({ id: 'usr_a', email: 'a@example.com', passwordHash: 'h', createdAt: T0 });
+          const results = await Promise.all(
+            Array.from({ length: 12 }, (_, i) =>
+              (i % 2 ? store : b).createSession({
+                ...at(`ses_${String(i).padStart(2, '0')}`, T0 + i, T0 + i),
+                verifiedPasswordHash: 'h',
+                sessionLimit: { max: 3, event },
+              }),
+            ),
+          );
+          expect(results.every((r) => r.created)).toBe(true);
+          expect(await store.listActiveSessions('usr_a', T0 + 20)).toHaveLength(3);
+          expect(results.flatMap((r) => r.evicted)).toHaveLength(9);
+        } finally {
+          await b.close();
+        }
+      });
+    });
+
+    describe('pages of live sessions', () => {
+      it('walks every live session exactly once, in the listing order, across ties in last use', async () => {
+        await userWithSession('a', 'ses_seed', 'tok_seed');
+        const ids = ['ses_B', 'ses_a', 'ses_b', 'ses_0', 'ses_x', 'ses_Y', 'ses_m'];
+        for (const [i, id] of ids.entries()) {
+          const lastUsedAt = T0 + (i < 5 ? 7 : i);
+          await store.createSession({
+            session: { ...(await store.findSession('ses_seed'))!, id, lastUsedAt },
+            firstToken: { id: `tok_${id}`, secretHash: 'x' },
+          });
+        }
+        const all = (await store.listActiveSessions('usr_a', T0)).map((s) => s.id);
+        expect(all).toHaveLength(8);
+        for (const limit of [1, 2, 3, 5, 8, 9]) {
+          const walked: string[] = [];
+          let after: { lastUsedAt: number; id: string } | undefined;
+          for (let i = 0; i < 20; i++) {
+            const page = await store.listActiveSessions('usr_a', T0, { limit, ...(after ? { after } : {}) });
+            expect(page.length).toBeLessThanOrEqual(limit);
+            walked.push(...page.map((s) => s.id));
+            const last = page.at(-1);
+            if (page.length < limit || !last) break;
+            after = { lastUsedAt: last.lastUsedAt, id: last.id };
+          }
+          expect(walked).toEqual(all);
+        }
+      });
+    });
+
     describe('ordering ties', () => {
       it('lists users with the same creation time by id', async () => {
         for (const id of ['usr_c', 'usr_a', 'usr_b']) {

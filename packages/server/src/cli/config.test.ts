@@ -37,3 +37,22 @@ describe('timeout and connection settings', () => {
     expect(() => loadServeConfig(env)).toThrow(message);
   });
 });
+
+describe('the session cap', () => {
+  it('defaults to 100 live sessions per user', () => {
+    expect(loadServeConfig({}).server).toMatchObject({ maxSessionsPerUser: 100 });
+  });
+  it('is read from BATON_MAX_SESSIONS_PER_USER', () => {
+    expect(loadServeConfig({ BATON_MAX_SESSIONS_PER_USER: '7' }).server).toMatchObject({
+      maxSessionsPerUser: 7,
+    });
+  });
+  it.each(['0', '-1', '1.5', 'many', '1e3'])(
+    'refuses BATON_MAX_SESSIONS_PER_USER=%j naming the variable',
+    (v) => {
+      expect(() => loadServeConfig({ BATON_MAX_SESSIONS_PER_USER: v })).toThrow(
+        /BATON_MAX_SESSIONS_PER_USER/,
+      );
+    },
+  );
+});

@@ -90,6 +90,7 @@ const KNOWN_VARS = new Set([
   'BATON_HEADERS_TIMEOUT',
   'BATON_KEEP_ALIVE_TIMEOUT',
   'BATON_MAX_CONNECTIONS',
+  'BATON_MAX_SESSIONS_PER_USER',
 ]);
 
 /**
@@ -181,6 +182,12 @@ export function loadServeConfig(env: Record<string, string | undefined>): ServeC
   const maxConnections = Number(maxConnectionsText);
   if (!/^\d+$/.test(maxConnectionsText) || !Number.isSafeInteger(maxConnections) || maxConnections < 1)
     throw new ConfigError(`BATON_MAX_CONNECTIONS: expected a positive integer (got "${maxConnectionsText}")`);
+  const maxSessionsText = get('BATON_MAX_SESSIONS_PER_USER') ?? '100';
+  const maxSessionsPerUser = Number(maxSessionsText);
+  if (!/^\d+$/.test(maxSessionsText) || !Number.isSafeInteger(maxSessionsPerUser) || maxSessionsPerUser < 1)
+    throw new ConfigError(
+      `BATON_MAX_SESSIONS_PER_USER: expected a positive integer (got "${maxSessionsText}")`,
+    );
 
   const allowedOrigins = get('BATON_ALLOWED_ORIGINS')
     ?.split(',')
@@ -234,6 +241,7 @@ export function loadServeConfig(env: Record<string, string | undefined>): ServeC
       headersTimeout,
       keepAliveTimeout,
       maxConnections,
+      maxSessionsPerUser,
     },
   };
 }

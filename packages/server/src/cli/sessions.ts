@@ -1,4 +1,5 @@
 import { BatonError } from '../core/errors.js';
+import { SESSION_PAGE } from '../core/sessions.js';
 import type { TokenServiceEvent } from '../core/token-service.js';
 import { type Output, parseAdminCommand, withService } from './args.js';
 import { ConfigError } from './config.js';
@@ -42,11 +43,20 @@ export async function runSessions(
         out(
           'id                          client           created                   last used                 ip\n',
         );
-        for (const s of await service.listSessions(user.id)) {
-          out(
-            `${s.id.padEnd(27)} ${s.clientId.padEnd(16)} ${iso(s.createdAt).padEnd(25)} ${iso(s.lastUsedAt).padEnd(25)} ${s.ip ?? '-'}\n`,
-          );
-        }
+        // Page by page, so a user with very many sessions is never read in one go.
+        let cursor: string | null | undefined;
+        do {
+          const page = await service.listSessionsPage(user.id, {
+            limit: SESSION_PAGE.max,
+            ...(cursor ? { cursor } : {}),
+          });
+          for (const s of page.sessions) {
+            out(
+              `${s.id.padEnd(27)} ${s.clientId.padEnd(16)} ${iso(s.createdAt).padEnd(25)} ${iso(s.lastUsedAt).padEnd(25)} ${s.ip ?? '-'}\n`,
+            );
+          }
+          cursor = page.nextCursor;
+        } while (cursor);
         return;
       }
       if (sub === 'revoke') {

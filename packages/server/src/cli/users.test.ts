@@ -113,4 +113,24 @@ describe('baton users and baton sessions (in-process server on the same database
     expect(await code(cli(runUsers, 'frobnicate'))).toBe('ConfigError');
     expect(await cli(runUsers)).toMatch(/Usage: baton users/);
   });
+
+  it('sessions list reads every page: all of 230 live sessions, each once', async () => {
+    const { session_id } = await signUp(app);
+    const seed = (await store.findSession(session_id))!;
+    // Written directly (no cap): more than two pages of the CLI's 100, many sharing their last use.
+    for (let i = 0; i < 229; i++)
+      await store.createSession({
+        session: {
+          ...seed,
+          id: `ses_many${String(i).padStart(3, '0')}`,
+          lastUsedAt: seed.lastUsedAt + (i % 7),
+        },
+        firstToken: { id: `tok_many${i}`, secretHash: 'x' },
+      });
+    const ids = [...(await cli(runSessions, 'list', 'ada@example.com')).matchAll(/^(ses_\S+)/gm)].map(
+      (m) => m[1],
+    );
+    expect(ids).toHaveLength(230);
+    expect(new Set(ids).size).toBe(230);
+  });
 });

@@ -100,16 +100,20 @@ const toAdminUser = (u: UserRecord): AdminUser => ({ ...toPublicUser(u), disable
 /** Creates the accounts part of the service. */
 export function createAccounts(
   ctx: CoreContext,
-  deps: { tokens: AccessTokens; devices: Devices; limiter: LoginLimiter },
+  deps: { tokens: AccessTokens; devices: Devices; limiter: LoginLimiter; maxSessionsPerUser: number },
 ): Accounts {
   const { store, now, cfg, emit, findClient } = ctx;
-  const { tokens, devices, limiter } = deps;
+  const { tokens, devices, limiter, maxSessionsPerUser } = deps;
 
-  /** The password check and the new session, once the policy let the attempt through. */
+  /**
+   * The password check and the new session, once the policy let the attempt
+   * through. `superseded` when the password was right but the account was
+   * disabled or its password changed while Argon2 ran.
+   */
   async function startSession(
     input: LoginInput,
     device: Awaited<ReturnType<Devices['trustedFor']>>,
-  ): Promise<LoginResult> {
+  ): Promise<LoginResult | 'superseded'> {
     const clientId = input.client?.id ?? input.clientId ?? DEFAULT_CLIENT_ID;
     const client = await findClient(clientId);
     if (!client) throw new BatonError('invalid_request', 'Unknown client_id');
@@ -150,7 +154,32 @@ export function createAccounts(
       revokedReason: null,
     };
     const rt = newRefreshToken();
-    await store.createSession({ session, firstToken: { id: rt.id, secretHash: rt.hash } });
+    // Conditional on the account as it was verified: an operator's disable or a
+    // password change that committed during Argon2 wins over this login.
+    // The cap is enforced in the same transaction: a flood of logins cannot pile
+    // up sessions, and the oldest (least recently used) make way for the new one.
+    const { created, evicted } = await store.createSession({
+      session,
+      firstToken: { id: rt.id, secretHash: rt.hash },
+      verifiedPasswordHash: user.passwordHash,
+      sessionLimit: {
+        max: maxSessionsPerUser,
+        event: {
+          type: 'session_revoked',
+          at: t,
+          userId: user.id,
+          clientId,
+          ip: input.ip ?? null,
+          detail: { reason: 'session_limit', limit: maxSessionsPerUser },
+        },
+      },
+    });
+    if (!created) {
+      emit({ kind: 'login', outcome: 'failure', clientId, userId: user.id });
+      return 'superseded';
+    }
+    if (evicted.length > 0)
+      emit({ kind: 'session_revoked', reason: 'session_limit', userId: user.id, count: evicted.length });
     // This success is the proof the device token records.
     const kept = await devices.rememberLogin(user.id, device, t);
     emit({ kind: 'login', outcome: 'success', userId: user.id, clientId });
@@ -178,13 +207,16 @@ export function createAccounts(
       // up by the token's id, then compared with the email typed.
       const device = await devices.trustedFor(input.deviceToken, account);
       await limiter.assertLoginAllowed(account, ip, device?.id);
-      let result: LoginResult;
+      let result: LoginResult | 'superseded';
       try {
         result = await startSession(input, device);
       } catch (err) {
         if (isBatonError(err, 'invalid_credentials')) await limiter.loginFailed(account, ip, device?.id);
         throw err;
       }
+      // The caller's password was right; the account changed under it. Refused
+      // exactly like a wrong password, but not counted: it was no guess.
+      if (result === 'superseded') throw new BatonError('invalid_credentials', 'Invalid email or password');
       await limiter.loginSucceeded(account, device?.id);
       return result;
     },

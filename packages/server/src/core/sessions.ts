@@ -12,6 +12,17 @@ import {
 } from './context.js';
 import { BatonError, isBatonError } from './errors.js';
 import { deriveSuccessor, newRefreshTokenId, parseRefreshToken, secretMatches } from './refresh-token.js';
+import { decodeSessionCursor, encodeSessionCursor } from './session-cursor.js';
+
+/** Sessions per page of {@link Sessions.listSessionsPage}: the default, and the most one page may hold. */
+export const SESSION_PAGE = Object.freeze({ default: 50, max: 100 });
+
+/** One page of a user's live sessions. */
+export interface SessionsPage {
+  sessions: SessionRecord[];
+  /** Continues the listing after this page; null on the last page. */
+  nextCursor: string | null;
+}
 
 /** The answer for anything that is not an active token: exactly this, nothing more. @see RFC 7662 §2.2 */
 export interface InactiveToken {
@@ -85,6 +96,14 @@ export interface Sessions {
   refreshTokenInfo(refreshToken: unknown): Promise<RefreshTokenInfo | null>;
   /** Live sessions of a user, newest first. */
   listSessions(userId: string): Promise<SessionRecord[]>;
+  /**
+   * One page of {@link Sessions.listSessions}: `limit` an integer from 1 to
+   * {@link SESSION_PAGE}.max (default {@link SESSION_PAGE}.default), `cursor`
+   * the `nextCursor` of the previous page. A bad limit or cursor is
+   * `invalid_request`. Stable under ties in last use: a walk over an
+   * unchanging list sees every session exactly once.
+   */
+  listSessionsPage(userId: string, opts?: { limit?: unknown; cursor?: unknown }): Promise<SessionsPage>;
   /** Revokes one of the user's own sessions; `not_found` for anyone else's. */
   revokeUserSession(userId: string, sessionId: string): Promise<void>;
   /** Revokes one session by id, whoever owns it (logout by access token, an operator); false when it was not live. */
@@ -291,6 +310,27 @@ export function createSessions(core: CoreContext, tokens: AccessTokens): Session
 
     listSessions(userId) {
       return store.listActiveSessions(userId, now());
+    },
+
+    async listSessionsPage(userId, opts = {}) {
+      const limit = opts.limit ?? SESSION_PAGE.default;
+      if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > SESSION_PAGE.max)
+        throw new BatonError('invalid_request', `limit must be an integer from 1 to ${SESSION_PAGE.max}`);
+      const after = opts.cursor === undefined ? undefined : decodeSessionCursor(opts.cursor);
+      // One more than asked tells whether a next page exists without a count.
+      const found = await store.listActiveSessions(userId, now(), {
+        limit: limit + 1,
+        ...(after ? { after } : {}),
+      });
+      const sessions = found.slice(0, limit);
+      const last = sessions.at(-1);
+      return {
+        sessions,
+        nextCursor:
+          found.length > limit && last
+            ? encodeSessionCursor({ lastUsedAt: last.lastUsedAt, id: last.id })
+            : null,
+      };
     },
 
     async revokeUserSession(userId, sessionId) {

@@ -46,6 +46,11 @@ export interface TokenServiceOptions {
   onEvent?: (event: TokenServiceEvent) => void;
   /** Where login failures are counted (default: nowhere, nothing is refused). */
   limiter?: LoginLimiter;
+  /**
+   * Most live sessions one user may have (default 100); a login beyond it
+   * revokes the least recently used ones (`session_limit`).
+   */
+  maxSessionsPerUser?: number;
 }
 
 /**
@@ -104,6 +109,9 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
   }
   if (typeof options.issuer !== 'string' || options.issuer === '') throw new TypeError('issuer is required');
   const issuer = options.issuer;
+  const maxSessionsPerUser = options.maxSessionsPerUser ?? 100;
+  if (!Number.isSafeInteger(maxSessionsPerUser) || maxSessionsPerUser < 1)
+    throw new TypeError('maxSessionsPerUser must be a positive integer');
   const alg = options.signingAlg ?? 'ES256';
   const keys = new KeyRing({ store, now, alg, maxTokenLifetime: cfg.accessTtl });
   const clients = createClientRegistry(store, now);
@@ -117,7 +125,12 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
   };
   const tokens = createAccessTokens(core, keys, options.leeway);
   const devices = createDevices(core);
-  const accounts = createAccounts(core, { tokens, devices, limiter: options.limiter ?? NO_LOGIN_LIMITS });
+  const accounts = createAccounts(core, {
+    tokens,
+    devices,
+    limiter: options.limiter ?? NO_LOGIN_LIMITS,
+    maxSessionsPerUser,
+  });
   const sessions = createSessions(core, tokens);
 
   return {

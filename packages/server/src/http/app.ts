@@ -95,6 +95,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     ...(opts.sessionMaxTtl !== undefined ? { sessionMaxTtl: opts.sessionMaxTtl } : {}),
     ...(opts.reuseGrace !== undefined ? { reuseGrace: opts.reuseGrace } : {}),
     ...(opts.now ? { now: opts.now } : {}),
+    maxSessionsPerUser: opts.maxSessionsPerUser,
     onEvent: (e) => metrics.observe(e),
     limiter: limits,
   });

@@ -45,6 +45,8 @@ export interface ServerOptions {
   keepAliveTimeout?: number;
   /** Most connections open at once; more are dropped unanswered (default 1000). */
   maxConnections?: number;
+  /** Most live sessions per user; a login beyond it revokes the least recently used (default 100). */
+  maxSessionsPerUser?: number;
   now?: Clock;
 }
 
@@ -67,6 +69,7 @@ const KNOWN = new Set([
   'headersTimeout',
   'keepAliveTimeout',
   'maxConnections',
+  'maxSessionsPerUser',
   'now',
 ]);
 
@@ -75,7 +78,14 @@ export type ResolvedServerOptions = Readonly<
   Required<
     Omit<
       ServerOptions,
-      'redis' | 'now' | 'accessTtl' | 'refreshIdleTtl' | 'sessionMaxTtl' | 'reuseGrace' | 'limits'
+      | 'redis'
+      | 'now'
+      | 'accessTtl'
+      | 'refreshIdleTtl'
+      | 'sessionMaxTtl'
+      | 'reuseGrace'
+      | 'limits'
+      | 'maxSessionsPerUser'
     >
   > & {
     limits: LimitSettings;
@@ -85,6 +95,7 @@ export type ResolvedServerOptions = Readonly<
     refreshIdleTtl: number | undefined;
     sessionMaxTtl: number | undefined;
     reuseGrace: number | undefined;
+    maxSessionsPerUser: number;
   }
 >;
 
@@ -154,6 +165,9 @@ export function resolveServerOptions(opts: ServerOptions): ResolvedServerOptions
   }
   if (timeouts.headersTimeout > timeouts.requestTimeout)
     throw new TypeError('headersTimeout must not exceed requestTimeout');
+  const maxSessionsPerUser = opts.maxSessionsPerUser ?? 100;
+  if (!Number.isSafeInteger(maxSessionsPerUser) || maxSessionsPerUser < 1)
+    throw new TypeError('maxSessionsPerUser must be a positive integer');
   return Object.freeze({
     store: opts.store,
     issuer: opts.issuer,
@@ -170,6 +184,7 @@ export function resolveServerOptions(opts: ServerOptions): ResolvedServerOptions
     logger: opts.logger ?? false,
     keyPollInterval,
     ...timeouts,
+    maxSessionsPerUser,
     now: opts.now,
   });
 }

@@ -49,7 +49,9 @@ export type RevocationReason =
   | 'user_disabled'
   | 'reuse_detected'
   | 'token_revoked'
-  | 'admin';
+  | 'admin'
+  /** Made way for a newer login of its user: the live-session cap. */
+  | 'session_limit';
 
 /** A session: one login, one token family. */
 export interface SessionRecord {
@@ -123,8 +125,9 @@ export interface TrustedDeviceRecord {
 
 /**
  * A security-relevant happening, kept for audit. Core writes
- * `refresh_token_reuse` and `password_changed` today; the other types are
- * reserved in the schema and never written yet.
+ * `refresh_token_reuse`, `password_changed` and `session_revoked` (a session
+ * revoked by the live-session cap) today; the other types are reserved in
+ * the schema and never written yet.
  */
 export interface SecurityEventRecord {
   type: 'refresh_token_reuse' | 'login_failed' | 'login_succeeded' | 'password_changed' | 'session_revoked';
@@ -163,6 +166,36 @@ export type RotationResult =
 export interface NewSession {
   session: Omit<SessionRecord, 'revokedAt' | 'revokedReason'>;
   firstToken: { id: string; secretHash: string };
+  /**
+   * The password hash the login verified. When set, the session is created
+   * only if the user still has exactly this hash: a password change that
+   * committed while the login was inside Argon2 wins over it.
+   */
+  verifiedPasswordHash?: string;
+  /**
+   * The cap on the user's live sessions. When the new one would exceed it,
+   * the oldest other live sessions (least recently used, then created
+   * first, then by id) are revoked as `session_limit` in the same
+   * transaction, and `event` is recorded once for each of them (with its
+   * `sessionId`).
+   */
+  sessionLimit?: { max: number; event?: SecurityEventRecord };
+}
+
+/**
+ * Result of {@link Store.createSession}: `created` is false when the account
+ * no longer allowed it; `evicted` lists the sessions the cap revoked.
+ */
+export interface SessionCreation {
+  created: boolean;
+  evicted: string[];
+}
+
+/** A page of {@link Store.listActiveSessions}: at most `limit` sessions, after the one at `after`. */
+export interface SessionPage {
+  limit: number;
+  /** The last session of the previous page (its position in the order). */
+  after?: { lastUsedAt: number; id: string };
 }
 
 /**
@@ -222,11 +255,21 @@ export interface Store {
   /** Deletes a client and revokes its sessions. Returns false when unknown. */
   deleteClient(id: string, now: number): Promise<boolean>;
 
-  /** Creates a session and its first refresh token together. */
-  createSession(input: NewSession): Promise<void>;
+  /**
+   * Creates a session and its first refresh token together, only if the
+   * user exists, is not disabled and (with `verifiedPasswordHash`) still has
+   * that password hash, all checked in the same transaction, with the user's
+   * row locked against a concurrent disable or password change until the
+   * commit. Otherwise writes nothing and answers `{ created: false }`.
+   */
+  createSession(input: NewSession): Promise<SessionCreation>;
   findSession(id: string): Promise<SessionRecord | null>;
-  /** Sessions of a user not revoked and not expired at `now`, most recently used first, then by id. */
-  listActiveSessions(userId: string, now: number): Promise<SessionRecord[]>;
+  /**
+   * Sessions of a user not revoked and not expired at `now`, most recently
+   * used first, then by id (bytewise); with `page`, only the slice after
+   * `page.after` (keyset pagination: stable under ties in `lastUsedAt`).
+   */
+  listActiveSessions(userId: string, now: number, page?: SessionPage): Promise<SessionRecord[]>;
   /** Revokes one session; false when unknown or already revoked (`event` is recorded either way). */
   revokeSession(args: {
     sessionId: string;
@@ -247,7 +290,8 @@ export interface Store {
   findRefreshToken(id: string): Promise<RefreshTokenState | null>;
   /**
    * Marks `parentId` used and creates its successor, touching the session,
-   * only if the token is still unused and its session not revoked; else
+   * only if the token is still unused, its session not revoked and its user
+   * not disabled; else
    * reports what it found (see {@link RotationResult}). See the concurrency
    * promise on {@link Store}.
    */

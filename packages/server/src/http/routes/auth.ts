@@ -197,11 +197,34 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
     return reply.code(204).headers(NO_STORE).send();
   });
 
-  app.get('/auth/sessions', { config }, async (request, reply) => {
-    const auth = await requireAccessToken(ctx, request);
-    const sessions = await service.listSessions(auth.claims.sub);
-    return reply.headers(NO_STORE).send({ sessions: sessions.map((s) => sessionJson(s, auth.claims.sid)) });
-  });
+  app.get<{ Querystring: { limit?: string; cursor?: string } }>(
+    '/auth/sessions',
+    {
+      config,
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: {
+            // Query values are strings (no type coercion here): digits only; core checks the range.
+            limit: { type: 'string', pattern: '^[1-9][0-9]{0,2}$' },
+            cursor: { type: 'string', minLength: 1, maxLength: 200 },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const auth = await requireAccessToken(ctx, request);
+      const { limit, cursor } = request.query;
+      const page = await service.listSessionsPage(auth.claims.sub, {
+        ...(limit !== undefined ? { limit: Number(limit) } : {}),
+        ...(cursor !== undefined ? { cursor } : {}),
+      });
+      return reply.headers(NO_STORE).send({
+        sessions: page.sessions.map((s) => sessionJson(s, auth.claims.sid)),
+        next_cursor: page.nextCursor,
+      });
+    },
+  );
 
   app.delete<{ Params: { id: string } }>(
     '/auth/sessions/:id',

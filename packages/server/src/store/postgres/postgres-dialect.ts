@@ -89,6 +89,7 @@ export function createPostgresDialect({ pool, ownsPool, schema }: PostgresDialec
     table: (name) => `${quoted}.${name}`,
     // The database's collation may sort text by language rules; "C" sorts by bytes, as SQLite does.
     bytewise: ' COLLATE "C"',
+    lockRows: ' FOR UPDATE',
     run: (work) => driveAsync(work(), (s) => execute(pool, s)),
     transaction: (work) => inTransaction(pool, work),
     isUniqueViolation(err, constraint) {

@@ -60,6 +60,12 @@ export interface SqlDialect {
    * same way, byte by byte, whatever collation a PostgreSQL database uses.
    */
   readonly bytewise: string;
+  /**
+   * Appended to a SELECT inside a transaction to lock the rows it read until
+   * the commit (` FOR UPDATE`). Empty where a write transaction already
+   * holds the whole database (SQLite's IMMEDIATE transactions).
+   */
+  readonly lockRows: string;
   /** Runs a unit of work outside a transaction: each statement commits on its own. */
   run<T>(work: () => Work<T>): Promise<T>;
   /**

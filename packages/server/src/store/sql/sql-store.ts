@@ -19,6 +19,7 @@ import type {
   RotationResult,
   RotationWrite,
   SecurityEventRecord,
+  SessionCreation,
   Store,
 } from '../store.js';
 import type { SqlDialect, Statement, TableName, Work } from './dialect.js';
@@ -44,6 +45,7 @@ export function createSqlStore(dialect: SqlDialect): Store {
   const events = t('security_events');
   const devices = t('trusted_devices');
   const bytewise = new SqlFragment(dialect.bytewise);
+  const lockRows = new SqlFragment(dialect.lockRows);
 
   /** Runs a single read and returns its rows. */
   const read = (work: () => Work<Row[]>) => dialect.run(work);
@@ -96,10 +98,13 @@ export function createSqlStore(dialect: SqlDialect): Store {
     // committed row, finds used_at set, and skips it. On SQLite the
     // IMMEDIATE transaction holds the database's one write lock throughout.
     // (`session_id` in the subquery is the updated token's: sessions has no such column.)
+    // A disabled user's sessions are revoked with the switch; the join on
+    // users refuses them anyway, at no extra round trip.
     const [marked] =
       yield* rowsOf(sql`UPDATE ${tokens} SET used_at = ${w.now}, successor_id = ${w.successor.id}
       WHERE id = ${w.parentId} AND used_at IS NULL
-        AND EXISTS (SELECT 1 FROM ${sessions} x WHERE x.id = session_id AND x.revoked_at IS NULL)
+        AND EXISTS (SELECT 1 FROM ${sessions} x JOIN ${users} u ON u.id = x.user_id
+          WHERE x.id = session_id AND x.revoked_at IS NULL AND u.disabled_at IS NULL)
       RETURNING session_id`);
     // Lost the race, or the token is spent, unknown or its session revoked:
     // write nothing, and report what is there, read after the winner committed.
@@ -200,27 +205,66 @@ export function createSqlStore(dialect: SqlDialect): Store {
       });
     },
 
-    async createSession({ session: s, firstToken }) {
+    createSession({ session: s, firstToken, verifiedPasswordHash, sessionLimit }) {
       // Together or not at all: a session without a token could never be used
       // or listed correctly; a token without a session breaks the foreign key.
-      await dialect.transaction(function* () {
+      return dialect.transaction(function* (): Work<SessionCreation> {
+        // A login verifies the password outside any transaction (Argon2 takes
+        // tens of ms). Re-check the account here, with its row locked: a
+        // disable or password change that committed meanwhile makes this
+        // refuse; one that comes later waits for this commit and then revokes
+        // the new session with the others.
+        const [account] = yield* rowsOf(sql`SELECT id FROM ${users}
+          WHERE id = ${s.userId} AND disabled_at IS NULL
+            AND (CAST(${verifiedPasswordHash ?? null} AS TEXT) IS NULL OR password_hash = ${verifiedPasswordHash ?? null})
+          ${lockRows}`);
+        if (!account) return { created: false, evicted: [] };
         yield sql`INSERT INTO ${sessions} (id, user_id, client_id, scope, created_at, last_used_at,
             idle_expires_at, expires_at, user_agent, ip)
           VALUES (${s.id}, ${s.userId}, ${s.clientId}, ${s.scope}, ${s.createdAt}, ${s.lastUsedAt},
             ${s.idleExpiresAt}, ${s.expiresAt}, ${s.userAgent}, ${s.ip})`;
         yield sql`INSERT INTO ${tokens} (id, session_id, secret_hash, parent_id, successor_id, created_at, used_at)
           VALUES (${firstToken.id}, ${s.id}, ${firstToken.secretHash}, NULL, NULL, ${s.createdAt}, NULL)`;
+        if (!sessionLimit) return { created: true, evicted: [] };
+        // The user's row is locked above, so concurrent logins of one user
+        // count one after another and the cap holds exactly.
+        const t = s.createdAt;
+        const [counted] = yield* rowsOf(sql`SELECT CAST(COUNT(*) AS INTEGER) AS n FROM ${sessions}
+          WHERE user_id = ${s.userId} AND revoked_at IS NULL AND expires_at > ${t} AND idle_expires_at > ${t}`);
+        const excess = Number(counted?.n ?? 0) - sessionLimit.max;
+        if (excess <= 0) return { created: true, evicted: [] };
+        // Never the new one, even if another instance's clock made older sessions look newer.
+        const evicted =
+          (yield* rowsOf(sql`UPDATE ${sessions} SET revoked_at = ${t}, revoked_reason = 'session_limit'
+            WHERE id IN (SELECT id FROM ${sessions}
+              WHERE user_id = ${s.userId} AND revoked_at IS NULL AND expires_at > ${t} AND idle_expires_at > ${t}
+                AND id <> ${s.id}
+              ORDER BY last_used_at, created_at, id${bytewise} LIMIT ${excess})
+            RETURNING id`)).map((r) => str(r.id));
+        const event = sessionLimit.event;
+        if (event) for (const id of evicted) yield* recordEvent({ ...event, sessionId: id });
+        return { created: true, evicted };
       });
     },
     async findSession(id) {
       const r = await firstOf(() => rowsOf(sql`SELECT * FROM ${sessions} WHERE id = ${id}`));
       return r ? toSession(r) : null;
     },
-    async listActiveSessions(userId, now) {
+    async listActiveSessions(userId, now, page) {
+      // Keyset, in the listing's own order (last use descending, then id bytewise): a page
+      // starts strictly after the previous page's last session, ties in last use included.
+      // The sentinels (no session used after the largest time, every id above '') make the
+      // first page the same query.
+      const after = page?.after ?? { lastUsedAt: Number.MAX_SAFE_INTEGER, id: '' };
       const found = await read(() =>
-        rowsOf(sql`SELECT * FROM ${sessions}
-          WHERE user_id = ${userId} AND revoked_at IS NULL AND expires_at > ${now} AND idle_expires_at > ${now}
-          ORDER BY last_used_at DESC, id${bytewise}`),
+        page
+          ? rowsOf(sql`SELECT * FROM ${sessions}
+              WHERE user_id = ${userId} AND revoked_at IS NULL AND expires_at > ${now} AND idle_expires_at > ${now}
+                AND (last_used_at < ${after.lastUsedAt} OR (last_used_at = ${after.lastUsedAt} AND id${bytewise} > ${after.id}))
+              ORDER BY last_used_at DESC, id${bytewise} LIMIT ${page.limit}`)
+          : rowsOf(sql`SELECT * FROM ${sessions}
+              WHERE user_id = ${userId} AND revoked_at IS NULL AND expires_at > ${now} AND idle_expires_at > ${now}
+              ORDER BY last_used_at DESC, id${bytewise}`),
       );
       return found.map((r) => toSession(r));
     },

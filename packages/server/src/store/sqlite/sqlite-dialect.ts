@@ -75,6 +75,8 @@ export function createSqliteDialect(options: SqliteDialectOptions): SqlDialect {
     table: (name) => name,
     // SQLite compares TEXT with the BINARY collation already.
     bytewise: '',
+    // BEGIN IMMEDIATE holds the database's one write lock until COMMIT.
+    lockRows: '',
     async run(work) {
       return driveSync(work(), execute);
     },
