@@ -190,6 +190,9 @@ export function createAccounts(
     },
 
     async changePassword(input) {
+      // The new password is judged first: were it judged after the current one, a 400 would
+      // confirm a correct guess of the current password without counting it as a failure.
+      const password = assertAcceptablePassword(input.newPassword, 'new_password');
       const ip = input.ip ?? 'unknown';
       // Guessing the current password through a stolen access token is a login attempt like any other.
       await limiter.assertLoginAllowed(input.userId, ip);
@@ -199,7 +202,6 @@ export function createAccounts(
         await limiter.loginFailed(input.userId, ip);
         throw new BatonError('access_denied', 'The current password is wrong');
       }
-      const password = assertAcceptablePassword(input.newPassword, 'new_password');
       const passwordHash = await hashPassword(password);
       const t = now();
       const count = await store.changePassword({
