@@ -90,6 +90,7 @@ const KNOWN_VARS = new Set([
   'BATON_HEADERS_TIMEOUT',
   'BATON_KEEP_ALIVE_TIMEOUT',
   'BATON_MAX_CONNECTIONS',
+  'BATON_METRICS_TOKEN',
 ]);
 
 /**
@@ -180,6 +181,11 @@ export function loadServeConfig(env: Record<string, string | undefined>): ServeC
   if (!/^\d+$/.test(maxConnectionsText) || !Number.isSafeInteger(maxConnections) || maxConnections < 1)
     throw new ConfigError(`BATON_MAX_CONNECTIONS: expected a positive integer (got "${maxConnectionsText}")`);
 
+  const metricsToken = get('BATON_METRICS_TOKEN');
+  // Never echo the value: it is a secret.
+  if (metricsToken !== undefined && !/^[\x21-\x7e]{16,512}$/.test(metricsToken))
+    throw new ConfigError('BATON_METRICS_TOKEN: expected 16-512 printable ASCII characters without spaces');
+
   const allowedOrigins = get('BATON_ALLOWED_ORIGINS')
     ?.split(',')
     .map((s) => s.trim())
@@ -232,6 +238,7 @@ export function loadServeConfig(env: Record<string, string | undefined>): ServeC
       headersTimeout,
       keepAliveTimeout,
       maxConnections,
+      ...(metricsToken !== undefined ? { metricsToken } : {}),
     },
   };
 }

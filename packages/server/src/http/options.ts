@@ -43,6 +43,12 @@ export interface ServerOptions {
   keepAliveTimeout?: number;
   /** Most connections open at once; more are dropped unanswered (default 1000). */
   maxConnections?: number;
+  /**
+   * When set, `GET /metrics` answers only `Authorization: Bearer <metricsToken>`
+   * (at least 16 characters). Unset, `/metrics` is open: keep it internal by
+   * binding or proxying. @see RFC 6750 §2.1
+   */
+  metricsToken?: string;
   now?: Clock;
 }
 
@@ -65,6 +71,7 @@ const KNOWN = new Set([
   'headersTimeout',
   'keepAliveTimeout',
   'maxConnections',
+  'metricsToken',
   'now',
 ]);
 
@@ -73,9 +80,17 @@ export type ResolvedServerOptions = Readonly<
   Required<
     Omit<
       ServerOptions,
-      'redis' | 'now' | 'accessTtl' | 'refreshIdleTtl' | 'sessionMaxTtl' | 'reuseGrace' | 'limits'
+      | 'redis'
+      | 'now'
+      | 'accessTtl'
+      | 'refreshIdleTtl'
+      | 'sessionMaxTtl'
+      | 'reuseGrace'
+      | 'limits'
+      | 'metricsToken'
     >
   > & {
+    metricsToken: string | undefined;
     limits: LimitSettings;
     redis: Redis | undefined;
     now: Clock | undefined;
@@ -152,6 +167,12 @@ export function resolveServerOptions(opts: ServerOptions): ResolvedServerOptions
   }
   if (timeouts.headersTimeout > timeouts.requestTimeout)
     throw new TypeError('headersTimeout must not exceed requestTimeout');
+  const metricsToken = opts.metricsToken;
+  if (
+    metricsToken !== undefined &&
+    (typeof metricsToken !== 'string' || !/^[\x21-\x7e]{16,512}$/.test(metricsToken))
+  )
+    throw new TypeError('metricsToken must be 16-512 printable ASCII characters without spaces');
   return Object.freeze({
     store: opts.store,
     issuer: opts.issuer,
@@ -168,6 +189,7 @@ export function resolveServerOptions(opts: ServerOptions): ResolvedServerOptions
     logger: opts.logger ?? false,
     keyPollInterval,
     ...timeouts,
+    metricsToken,
     now: opts.now,
   });
 }
