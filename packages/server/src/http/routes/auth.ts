@@ -47,6 +47,24 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
     return client && client.allowedOrigins.length > 0 ? [...origins, ...client.allowedOrigins] : origins;
   }
 
+  /**
+   * The client a request authenticated with a secret (Basic or
+   * client_secret_post), if any. A public client only names itself, which
+   * proves nothing, so that counts as none.
+   */
+  async function clientOfRequest(request: FastifyRequest) {
+    const body = (request.body ?? {}) as { client_id?: string; client_secret?: string };
+    // Other Authorization schemes (Bearer) are not client authentication and are left alone here.
+    const authorization = request.headers.authorization;
+    const credentials = readClientCredentials(
+      authorization !== undefined && /^Basic(\s|$)/i.test(authorization) ? authorization : undefined,
+      { client_id: body.client_id, client_secret: body.client_secret },
+    );
+    return credentials !== null && credentials.secret !== null
+      ? service.clients.authenticate(credentials)
+      : undefined;
+  }
+
   app.post<{ Body: { email: string; password: string } }>(
     '/auth/register',
     {
@@ -96,17 +114,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
       const body = request.body;
       const cookieMode = body.mode === 'cookie';
       // A confidential client (a trusted backend) logs users in with its credentials: Basic or client_secret.
-      // Other Authorization schemes are not client authentication and are left alone here.
-      const authorization = request.headers.authorization;
-      const credentials = readClientCredentials(
-        authorization !== undefined && /^Basic(\s|$)/i.test(authorization) ? authorization : undefined,
-        { client_id: body.client_id, client_secret: body.client_secret },
-      );
-      // Only credentials with a secret authenticate here: a public client just names itself (client_id).
-      const client =
-        credentials !== null && credentials.secret !== null
-          ? await service.clients.authenticate(credentials)
-          : undefined;
+      const client = await clientOfRequest(request);
       if (client !== undefined && cookieMode)
         throw new BatonError('invalid_request', 'Cookie mode is for browser apps (public clients)');
       const clientId = client?.id ?? body.client_id;
@@ -158,17 +166,27 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
     },
   );
 
-  app.post<{ Body: { refresh_token?: string } | undefined }>(
+  app.post<{ Body: { refresh_token?: string; client_id?: string; client_secret?: string } | undefined }>(
     '/auth/logout',
     {
       config,
-      schema: { body: { type: 'object', properties: { refresh_token: { type: 'string', maxLength: 200 } } } },
+      schema: {
+        body: {
+          type: 'object',
+          properties: {
+            refresh_token: { type: 'string', maxLength: 200 },
+            client_id: { type: 'string', minLength: 1, maxLength: 200 },
+            client_secret: { type: 'string', minLength: 1, maxLength: 512 },
+          },
+        },
+      },
     },
     async (request, reply) => {
       const fromBody = request.body?.refresh_token;
       const fromCookie = fromBody === undefined ? cookieToken(request) : undefined;
       if (fromBody !== undefined) {
-        await service.revokeRefreshToken(fromBody);
+        // A confidential client's token is revoked only with its credentials (core decides).
+        await service.revokeRefreshToken(fromBody, await clientOfRequest(request));
       } else if (fromCookie !== undefined) {
         assertCsrfProof(request, origins);
         await service.revokeRefreshToken(fromCookie);
