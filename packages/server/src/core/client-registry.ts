@@ -9,6 +9,7 @@ import {
   supportedScopes,
 } from './clients.js';
 import type { Clock } from './clock.js';
+import { assertNoControlCharacters } from './text-input.js';
 
 /** The OAuth clients the service knows: authentication, lookups, administration. @see RFC 6749 §2 */
 export interface ClientRegistry {
@@ -38,6 +39,7 @@ export function createClientRegistry(store: Store, now: Clock): ClientRegistry {
   return {
     authenticate: (credentials) => authenticateClient((id) => store.findClient(id), credentials),
     async find(id) {
+      assertNoControlCharacters(id, 'client_id');
       const t = now();
       const hit = cache.get(id);
       if (hit && hit.until > t) return hit.client;

@@ -12,6 +12,7 @@ import {
 } from './context.js';
 import { BatonError, isBatonError } from './errors.js';
 import { deriveSuccessor, newRefreshTokenId, parseRefreshToken, secretMatches } from './refresh-token.js';
+import { assertNoControlCharacters } from './text-input.js';
 
 /** The answer for anything that is not an active token: exactly this, nothing more. @see RFC 7662 §2.2 */
 export interface InactiveToken {
@@ -312,6 +313,7 @@ export function createSessions(core: CoreContext, tokens: AccessTokens): Session
     },
 
     async revokeUserSession(userId, sessionId) {
+      assertNoControlCharacters(sessionId, 'session id');
       const session = await store.findSession(sessionId);
       if (!session || session.userId !== userId || session.revokedAt !== null) {
         throw new BatonError('not_found', 'No such session');
