@@ -17,6 +17,12 @@ export interface ClientRegistry {
   authenticate(credentials: ClientCredentials): Promise<AuthenticatedClient>;
   /** A client by id through a short cache (see below), or null. */
   find(id: string): Promise<ClientRecord | null>;
+  /**
+   * The browser origins a client's pages may call from (its
+   * `allowedOrigins`); for `null`, those of every client, for requests that
+   * name none (registration). Empty for an unknown client.
+   */
+  browserOrigins(clientId: string | null): Promise<readonly string[]>;
   /** Every client (never their secrets in output: only hashes are stored). */
   list(): Promise<ClientRecord[]>;
   /** Validates and stores a new client; a confidential one's secret is returned here, once. */
@@ -47,6 +53,10 @@ export function createClientRegistry(store: Store, now: Clock): ClientRegistry {
       if (cache.size > 1000) cache.clear();
       cache.set(id, { client, until: t + 10_000 });
       return client;
+    },
+    async browserOrigins(clientId) {
+      if (clientId !== null) return (await this.find(clientId))?.allowedOrigins ?? [];
+      return [...new Set((await store.listClients()).flatMap((c) => c.allowedOrigins))];
     },
     list: () => store.listClients(),
     create: (input) => createClient(store, input, now()),

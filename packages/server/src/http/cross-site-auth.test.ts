@@ -1,3 +1,4 @@
+import type { LightMyRequestResponse } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ISSUER, refresh, signUp, type TestApp, testApp } from '../../test/helpers.js';
 import { createClient } from '../core/clients.js';
@@ -31,7 +32,7 @@ describe('cross-site requests to /auth/*', () => {
   const bearer = () => ({ authorization: `Bearer ${tokens.access_token}` });
   const routes: {
     name: string;
-    send(headers: Record<string, string>): ReturnType<TestApp['app']['inject']>;
+    send(headers: Record<string, string>): Promise<LightMyRequestResponse>;
     /** Throws when the request changed anything. */
     unchanged(): Promise<void>;
   }[] = [
