@@ -42,20 +42,21 @@ export function createClientRegistry(store: Store, now: Clock): ClientRegistry {
   // store, so a stale entry can never bring a session back. Authentication
   // reads the store itself: a deleted or re-keyed client stops at once.
   const cache = new Map<string, { client: ClientRecord | null; until: number }>();
+  async function find(id: string): Promise<ClientRecord | null> {
+    assertNoControlCharacters(id, 'client_id');
+    const t = now();
+    const hit = cache.get(id);
+    if (hit && hit.until > t) return hit.client;
+    const client = await store.findClient(id);
+    if (cache.size > 1000) cache.clear();
+    cache.set(id, { client, until: t + 10_000 });
+    return client;
+  }
   return {
     authenticate: (credentials) => authenticateClient((id) => store.findClient(id), credentials),
-    async find(id) {
-      assertNoControlCharacters(id, 'client_id');
-      const t = now();
-      const hit = cache.get(id);
-      if (hit && hit.until > t) return hit.client;
-      const client = await store.findClient(id);
-      if (cache.size > 1000) cache.clear();
-      cache.set(id, { client, until: t + 10_000 });
-      return client;
-    },
+    find,
     async browserOrigins(clientId) {
-      if (clientId !== null) return (await this.find(clientId))?.allowedOrigins ?? [];
+      if (clientId !== null) return (await find(clientId))?.allowedOrigins ?? [];
       return [...new Set((await store.listClients()).flatMap((c) => c.allowedOrigins))];
     },
     list: () => store.listClients(),
