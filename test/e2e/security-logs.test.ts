@@ -61,7 +61,17 @@ async function tokens(res: Response): Promise<{ access_token: string; refresh_to
 }
 
 beforeAll(async () => {
-  baton = await startBaton({ env: { BATON_LOG_LEVEL: 'trace', BATON_LIMIT_IP_PER_MIN: 'off' } });
+  const metricsToken = keep('metrics-bearer-token-0123456789');
+  baton = await startBaton({
+    env: { BATON_LOG_LEVEL: 'trace', BATON_LIMIT_IP_PER_MIN: 'off', BATON_METRICS_TOKEN: metricsToken },
+  });
+  // The metrics token travels in Authorization like any bearer token: it must not reach the log either.
+  expect(
+    (await call('GET', '/metrics', { headers: { authorization: `Bearer ${metricsToken}` } })).status,
+  ).toBe(200);
+  expect(
+    (await call('GET', '/metrics', { headers: { authorization: `Bearer ${metricsToken}x` } })).status,
+  ).toBe(401);
   const created = execFileSync(
     process.execPath,
     [CLI, 'clients', 'create', '--id', 'backend', '--type', 'confidential'],

@@ -56,3 +56,19 @@ describe('the session cap', () => {
     },
   );
 });
+
+describe('BATON_METRICS_TOKEN', () => {
+  it('is passed on as metricsToken, and absent by default', () => {
+    expect(loadServeConfig({}).server).not.toHaveProperty('metricsToken');
+    const token = 'a-metrics-token-0123456789';
+    expect(loadServeConfig({ BATON_METRICS_TOKEN: token }).server.metricsToken).toBe(token);
+  });
+  it('refuses a short one without echoing it', () => {
+    expect(() => loadServeConfig({ BATON_METRICS_TOKEN: 'shortsecret' })).toThrow(/BATON_METRICS_TOKEN/);
+    try {
+      loadServeConfig({ BATON_METRICS_TOKEN: 'shortsecret' });
+    } catch (err) {
+      expect(String(err)).not.toContain('shortsecret');
+    }
+  });
+});

@@ -91,6 +91,7 @@ const KNOWN_VARS = new Set([
   'BATON_KEEP_ALIVE_TIMEOUT',
   'BATON_MAX_CONNECTIONS',
   'BATON_MAX_SESSIONS_PER_USER',
+  'BATON_METRICS_TOKEN',
 ]);
 
 /**
@@ -189,6 +190,11 @@ export function loadServeConfig(env: Record<string, string | undefined>): ServeC
       `BATON_MAX_SESSIONS_PER_USER: expected a positive integer (got "${maxSessionsText}")`,
     );
 
+  const metricsToken = get('BATON_METRICS_TOKEN');
+  // Never echo the value: it is a secret.
+  if (metricsToken !== undefined && !/^[\x21-\x7e]{16,512}$/.test(metricsToken))
+    throw new ConfigError('BATON_METRICS_TOKEN: expected 16-512 printable ASCII characters without spaces');
+
   const allowedOrigins = get('BATON_ALLOWED_ORIGINS')
     ?.split(',')
     .map((s) => s.trim())
@@ -242,6 +248,7 @@ export function loadServeConfig(env: Record<string, string | undefined>): ServeC
       keepAliveTimeout,
       maxConnections,
       maxSessionsPerUser,
+      ...(metricsToken !== undefined ? { metricsToken } : {}),
     },
   };
 }

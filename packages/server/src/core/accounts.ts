@@ -3,11 +3,13 @@ import type { AccessTokens, IssuedTokens } from './access-tokens.js';
 import type { AuthenticatedClient } from './clients.js';
 import { type CoreContext, narrowScope, type RequestContext } from './context.js';
 import type { Devices } from './devices.js';
+import { normalizeEmail } from './email-address.js';
 import { BatonError, isBatonError } from './errors.js';
 import { newId } from './ids.js';
 import type { LoginLimiter } from './login-limiter.js';
 import { assertAcceptablePassword, hashPassword, verifyPassword } from './passwords.js';
 import { newRefreshToken } from './refresh-token.js';
+import { assertNoControlCharacters } from './text-input.js';
 
 /** The public client every installation has; `/auth/login` uses it unless told otherwise. */
 export const DEFAULT_CLIENT_ID = 'app';
@@ -84,15 +86,7 @@ export interface Accounts {
   enableUser(userId: string): Promise<void>;
 }
 
-const EMAIL = /^[^\s@]+@[^\s@]+$/;
-
-/** Normalises and checks an email address (trimmed, lower-cased, ≤ 254 characters). */
-export function normalizeEmail(email: string): string {
-  const e = email.trim().toLowerCase();
-  if (e.length > 254 || !EMAIL.test(e))
-    throw new BatonError('invalid_request', 'email must be a valid email address');
-  return e;
-}
+export { normalizeEmail } from './email-address.js';
 
 const toPublicUser = (u: UserRecord): PublicUser => ({ id: u.id, email: u.email, createdAt: u.createdAt });
 const toAdminUser = (u: UserRecord): AdminUser => ({ ...toPublicUser(u), disabledAt: u.disabledAt });
@@ -200,7 +194,17 @@ export function createAccounts(
     },
 
     async login(input) {
-      const account = input.email.trim().toLowerCase();
+      // Before any store call: PostgreSQL cannot even look a NUL up.
+      assertNoControlCharacters(input.email.trim(), 'email');
+      if (input.clientId !== undefined) assertNoControlCharacters(input.clientId, 'client_id');
+      if (input.scope !== undefined) assertNoControlCharacters(input.scope, 'scope');
+      // Every spelling of one address shares one failure budget, or a look-alike spelling buys fresh tries.
+      let account: string;
+      try {
+        account = normalizeEmail(input.email);
+      } catch {
+        account = input.email.trim().toLowerCase();
+      }
       const ip = input.ip ?? 'unknown';
       // A device that logged in to this very account before is counted on its
       // own bucket, so an attacker's failures cannot lock its owner out. Looked
@@ -222,6 +226,9 @@ export function createAccounts(
     },
 
     async changePassword(input) {
+      // The new password is judged first: were it judged after the current one, a 400 would
+      // confirm a correct guess of the current password without counting it as a failure.
+      const password = assertAcceptablePassword(input.newPassword, 'new_password');
       const ip = input.ip ?? 'unknown';
       // Guessing the current password through a stolen access token is a login attempt like any other.
       await limiter.assertLoginAllowed(input.userId, ip);
@@ -231,7 +238,6 @@ export function createAccounts(
         await limiter.loginFailed(input.userId, ip);
         throw new BatonError('access_denied', 'The current password is wrong');
       }
-      const password = assertAcceptablePassword(input.newPassword, 'new_password');
       const passwordHash = await hashPassword(password);
       const t = now();
       const count = await store.changePassword({

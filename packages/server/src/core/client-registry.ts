@@ -9,6 +9,7 @@ import {
   supportedScopes,
 } from './clients.js';
 import type { Clock } from './clock.js';
+import { assertNoControlCharacters } from './text-input.js';
 
 /** The OAuth clients the service knows: authentication, lookups, administration. @see RFC 6749 §2 */
 export interface ClientRegistry {
@@ -16,6 +17,12 @@ export interface ClientRegistry {
   authenticate(credentials: ClientCredentials): Promise<AuthenticatedClient>;
   /** A client by id through a short cache ({@link CLIENT_CACHE_TTL_MS}), or null. */
   find(id: string): Promise<ClientRecord | null>;
+  /**
+   * The browser origins a client's pages may call from (its
+   * `allowedOrigins`); for `null`, those of every client, for requests that
+   * name none (registration). Empty for an unknown client.
+   */
+  browserOrigins(clientId: string | null): Promise<readonly string[]>;
   /** Every client (never their secrets in output: only hashes are stored). */
   list(): Promise<ClientRecord[]>;
   /** Validates and stores a new client; a confidential one's secret is returned here, once. */
@@ -59,19 +66,25 @@ export function createClientRegistry(store: Store, now: Clock): ClientRegistry {
     generation++;
     cache.delete(id);
   };
+  async function find(id: string): Promise<ClientRecord | null> {
+    assertNoControlCharacters(id, 'client_id');
+    const t = now();
+    const hit = cache.get(id);
+    if (hit && hit.until > t) return hit.client;
+    const seen = generation;
+    const client = await store.findClient(id);
+    if (seen === generation) {
+      if (cache.size > 1000) cache.clear();
+      cache.set(id, { client, until: t + CLIENT_CACHE_TTL_MS });
+    }
+    return client;
+  }
   return {
     authenticate: (credentials) => authenticateClient((id) => store.findClient(id), credentials),
-    async find(id) {
-      const t = now();
-      const hit = cache.get(id);
-      if (hit && hit.until > t) return hit.client;
-      const seen = generation;
-      const client = await store.findClient(id);
-      if (seen === generation) {
-        if (cache.size > 1000) cache.clear();
-        cache.set(id, { client, until: t + CLIENT_CACHE_TTL_MS });
-      }
-      return client;
+    find,
+    async browserOrigins(clientId) {
+      if (clientId !== null) return (await find(clientId))?.allowedOrigins ?? [];
+      return [...new Set((await store.listClients()).flatMap((c) => c.allowedOrigins))];
     },
     list: () => store.listClients(),
     async create(input) {

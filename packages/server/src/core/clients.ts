@@ -2,6 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ClientRecord, Store } from '../store/store.js';
 import { BatonError } from './errors.js';
 import { newId } from './ids.js';
+import { assertNoControlCharacters } from './text-input.js';
 
 /**
  * Client secrets are `bcs_` + 256 random bits (base64url). The prefix lets
@@ -96,6 +97,7 @@ export async function authenticateClient(
   findClient: (id: string) => Promise<ClientRecord | null>,
   credentials: ClientCredentials,
 ): Promise<AuthenticatedClient> {
+  assertNoControlCharacters(credentials.clientId, 'client_id');
   const client = await findClient(credentials.clientId);
   if (credentials.secret !== null) {
     const ok = clientSecretMatches(credentials.secret, client?.secretHash ?? null);

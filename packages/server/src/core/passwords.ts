@@ -25,6 +25,8 @@ export const MAX_PASSWORD_LENGTH = 1024;
  * at 72 bytes, Argon2 hashes every byte).
  */
 export function assertAcceptablePassword(password: string, field = 'password'): string {
+  // Any Unicode is a fine password, but NUL is where C strings and some drivers cut a secret short.
+  if (password.includes('\u0000')) throw new BatonError('invalid_request', `${field} must not contain NUL`);
   const normalized = password.normalize('NFC');
   const length = [...normalized].length;
   if (length < MIN_PASSWORD_LENGTH) {

@@ -13,6 +13,7 @@ import {
 import { BatonError, isBatonError } from './errors.js';
 import { deriveSuccessor, newRefreshTokenId, parseRefreshToken, secretMatches } from './refresh-token.js';
 import { decodeSessionCursor, encodeSessionCursor } from './session-cursor.js';
+import { assertNoControlCharacters } from './text-input.js';
 
 /** Sessions per page of {@link Sessions.listSessionsPage}: the default, and the most one page may hold. */
 export const SESSION_PAGE = Object.freeze({ default: 50, max: 100 });
@@ -90,8 +91,16 @@ export interface Sessions {
    * @see RFC 6749 §6, RFC 9700 §4.14.2
    */
   refresh(input: RefreshInput): Promise<IssuedTokens & { outcome: RefreshOutcome }>;
-  /** Ends the session a refresh token belongs to (logout). Unknown or garbage tokens are not an error. */
-  revokeRefreshToken(refreshToken: unknown): Promise<void>;
+  /**
+   * Ends the session a refresh token belongs to (logout). Unknown or garbage
+   * tokens are not an error. A confidential client's session is ended only
+   * for that client, authenticated, as at the revocation endpoint: without
+   * client authentication `invalid_client` (the client must authenticate,
+   * RFC 7009 §2.1 and RFC 6749 §5.2), by another client `unauthorized_client`
+   * (the token was not issued to it); either way nothing is revoked.
+   * @see RFC 7009 §2.1
+   */
+  revokeRefreshToken(refreshToken: unknown, client?: AuthenticatedClient): Promise<void>;
   /** What a genuine refresh token refers to; null for unknown, garbage or forged tokens. */
   refreshTokenInfo(refreshToken: unknown): Promise<RefreshTokenInfo | null>;
   /** Live sessions of a user, newest first. */
@@ -296,9 +305,20 @@ export function createSessions(core: CoreContext, tokens: AccessTokens): Session
       return reuseDetected(state, t, input);
     },
 
-    async revokeRefreshToken(refreshToken) {
+    async revokeRefreshToken(refreshToken, client) {
       const found = await findOwnedState(refreshToken);
-      if (found) await endSession(found.state.session, 'logout');
+      if (!found) return;
+      const { session } = found.state;
+      if (client !== undefined && client.id !== session.clientId)
+        throw new BatonError('unauthorized_client', 'The token was not issued to this client');
+      // A leaked refresh token of a trusted backend must not let anyone end its user's session.
+      const owner = await core.findClient(session.clientId);
+      if (owner?.type === 'confidential' && (client === undefined || client.method === 'none'))
+        throw new BatonError(
+          'invalid_client',
+          'This refresh token belongs to a confidential client: authenticate the client to revoke it',
+        );
+      await endSession(session, 'logout');
     },
 
     async refreshTokenInfo(refreshToken) {
@@ -334,6 +354,7 @@ export function createSessions(core: CoreContext, tokens: AccessTokens): Session
     },
 
     async revokeUserSession(userId, sessionId) {
+      assertNoControlCharacters(sessionId, 'session id');
       const session = await store.findSession(sessionId);
       if (!session || session.userId !== userId || session.revokedAt !== null) {
         throw new BatonError('not_found', 'No such session');

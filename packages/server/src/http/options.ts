@@ -47,6 +47,12 @@ export interface ServerOptions {
   maxConnections?: number;
   /** Most live sessions per user; a login beyond it revokes the least recently used (default 100). */
   maxSessionsPerUser?: number;
+  /**
+   * When set, `GET /metrics` answers only `Authorization: Bearer <metricsToken>`
+   * (at least 16 characters). Unset, `/metrics` is open: keep it internal by
+   * binding or proxying. @see RFC 6750 §2.1
+   */
+  metricsToken?: string;
   now?: Clock;
 }
 
@@ -70,6 +76,7 @@ const KNOWN = new Set([
   'keepAliveTimeout',
   'maxConnections',
   'maxSessionsPerUser',
+  'metricsToken',
   'now',
 ]);
 
@@ -86,8 +93,10 @@ export type ResolvedServerOptions = Readonly<
       | 'reuseGrace'
       | 'limits'
       | 'maxSessionsPerUser'
+      | 'metricsToken'
     >
   > & {
+    metricsToken: string | undefined;
     limits: LimitSettings;
     redis: Redis | undefined;
     now: Clock | undefined;
@@ -168,6 +177,12 @@ export function resolveServerOptions(opts: ServerOptions): ResolvedServerOptions
   const maxSessionsPerUser = opts.maxSessionsPerUser ?? 100;
   if (!Number.isSafeInteger(maxSessionsPerUser) || maxSessionsPerUser < 1)
     throw new TypeError('maxSessionsPerUser must be a positive integer');
+  const metricsToken = opts.metricsToken;
+  if (
+    metricsToken !== undefined &&
+    (typeof metricsToken !== 'string' || !/^[\x21-\x7e]{16,512}$/.test(metricsToken))
+  )
+    throw new TypeError('metricsToken must be 16-512 printable ASCII characters without spaces');
   return Object.freeze({
     store: opts.store,
     issuer: opts.issuer,
@@ -185,6 +200,7 @@ export function resolveServerOptions(opts: ServerOptions): ResolvedServerOptions
     keyPollInterval,
     ...timeouts,
     maxSessionsPerUser,
+    metricsToken,
     now: opts.now,
   });
 }

@@ -6,6 +6,7 @@ import { readClientCredentials } from '../client-auth.js';
 import { bearerToken, NO_STORE, type RouteContext, requireAccessToken, tokenResponse } from '../context.js';
 import {
   assertCsrfProof,
+  assertSameSiteRequest,
   clearRefreshCookie,
   DEVICE_COOKIE,
   REFRESH_COOKIE,
@@ -13,8 +14,11 @@ import {
   setRefreshCookie,
 } from '../cookies.js';
 import type { RouteErrorConfig } from '../errors.js';
+import { refuseCrossSiteForms } from '../site-guard.js';
 
 const config: RouteErrorConfig = { surface: 'auth' };
+/** Every state-changing `/auth/*` route: JSON only, no cross-site browser context (CSRF). */
+const guarded = { config, preValidation: refuseCrossSiteForms };
 
 const email = { type: 'string', minLength: 1, maxLength: 320 } as const;
 const password = { type: 'string', maxLength: 4096 } as const;
@@ -43,17 +47,62 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
 
   async function originsFor(clientId: string | undefined): Promise<readonly string[]> {
     if (clientId === undefined) return origins;
-    const client = await service.clients.find(clientId);
-    return client && client.allowedOrigins.length > 0 ? [...origins, ...client.allowedOrigins] : origins;
+    const extra = await service.clients.browserOrigins(clientId);
+    return extra.length > 0 ? [...origins, ...extra] : origins;
+  }
+
+  /**
+   * The origins a browser request may come from: the server's, plus those of
+   * the client concerned (`clientOf`, looked up only when the request's
+   * Origin is not one of the server's own, so most requests cost nothing).
+   */
+  async function allowedOrigins(
+    request: FastifyRequest,
+    clientOf: () => Promise<string | undefined> | string | undefined,
+  ): Promise<readonly string[]> {
+    const origin = request.headers.origin;
+    if (origin === undefined || origins.includes(origin)) return origins;
+    return originsFor(await clientOf());
+  }
+
+  /** The client of the session a refresh token belongs to, through core; undefined for a bad token. */
+  const sessionClientOf = (refreshToken: string | undefined) => async () =>
+    refreshToken === undefined ? undefined : (await service.refreshTokenInfo(refreshToken))?.session.clientId;
+
+  /** Refuses a browser request from an origin neither the server nor the token's client allows. */
+  async function assertSiteOfAccessToken(request: FastifyRequest, clientId: string): Promise<void> {
+    assertSameSiteRequest(request, await allowedOrigins(request, () => clientId));
+  }
+
+  /**
+   * The client a request authenticated with a secret (Basic or
+   * client_secret_post), if any. A public client only names itself, which
+   * proves nothing, so that counts as none.
+   */
+  async function clientOfRequest(request: FastifyRequest) {
+    const body = (request.body ?? {}) as { client_id?: string; client_secret?: string };
+    // Other Authorization schemes (Bearer) are not client authentication and are left alone here.
+    const authorization = request.headers.authorization;
+    const credentials = readClientCredentials(
+      authorization !== undefined && /^Basic(\s|$)/i.test(authorization) ? authorization : undefined,
+      { client_id: body.client_id, client_secret: body.client_secret },
+    );
+    return credentials !== null && credentials.secret !== null
+      ? service.clients.authenticate(credentials)
+      : undefined;
   }
 
   app.post<{ Body: { email: string; password: string } }>(
     '/auth/register',
     {
-      config,
+      ...guarded,
       schema: { body: { type: 'object', required: ['email', 'password'], properties: { email, password } } },
     },
     async (request, reply) => {
+      // Registration names no client: any client's page may host the sign-up form.
+      const origin = request.headers.origin;
+      if (origin !== undefined && !origins.includes(origin))
+        assertSameSiteRequest(request, [...origins, ...(await service.clients.browserOrigins(null))]);
       const user = await service.register({ email: request.body.email, password: request.body.password });
       return reply
         .code(201)
@@ -74,7 +123,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
   }>(
     '/auth/login',
     {
-      config,
+      ...guarded,
       schema: {
         body: {
           type: 'object',
@@ -95,18 +144,10 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
     async (request, reply) => {
       const body = request.body;
       const cookieMode = body.mode === 'cookie';
+      // Before anything is counted or set: a cross-site login would plant the attacker's device cookie.
+      assertSameSiteRequest(request, await allowedOrigins(request, () => body.client_id));
       // A confidential client (a trusted backend) logs users in with its credentials: Basic or client_secret.
-      // Other Authorization schemes are not client authentication and are left alone here.
-      const authorization = request.headers.authorization;
-      const credentials = readClientCredentials(
-        authorization !== undefined && /^Basic(\s|$)/i.test(authorization) ? authorization : undefined,
-        { client_id: body.client_id, client_secret: body.client_secret },
-      );
-      // Only credentials with a secret authenticate here: a public client just names itself (client_id).
-      const client =
-        credentials !== null && credentials.secret !== null
-          ? await service.clients.authenticate(credentials)
-          : undefined;
+      const client = await clientOfRequest(request);
       if (client !== undefined && cookieMode)
         throw new BatonError('invalid_request', 'Cookie mode is for browser apps (public clients)');
       const clientId = client?.id ?? body.client_id;
@@ -135,7 +176,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
   app.post<{ Body: { refresh_token?: string } | undefined }>(
     '/auth/refresh',
     {
-      config,
+      ...guarded,
       schema: { body: { type: 'object', properties: { refresh_token: { type: 'string', maxLength: 200 } } } },
     },
     async (request, reply) => {
@@ -145,8 +186,11 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
       if (fromBody === undefined && fromCookie === undefined) {
         throw new BatonError('invalid_grant', 'No refresh token was presented');
       }
+      // The session's client's origins count too, or its own pages could never refresh.
+      const allowed = await allowedOrigins(request, sessionClientOf(fromBody ?? fromCookie));
       // A cookie rides along on every same-site request: it only counts with the CSRF proof.
-      if (fromCookie !== undefined) assertCsrfProof(request, origins);
+      if (fromCookie !== undefined) assertCsrfProof(request, allowed);
+      else assertSameSiteRequest(request, allowed);
       const tokens = await service.refresh({
         refreshToken: fromBody ?? fromCookie,
         userAgent: request.headers['user-agent'] ?? null,
@@ -158,19 +202,30 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
     },
   );
 
-  app.post<{ Body: { refresh_token?: string } | undefined }>(
+  app.post<{ Body: { refresh_token?: string; client_id?: string; client_secret?: string } | undefined }>(
     '/auth/logout',
     {
-      config,
-      schema: { body: { type: 'object', properties: { refresh_token: { type: 'string', maxLength: 200 } } } },
+      ...guarded,
+      schema: {
+        body: {
+          type: 'object',
+          properties: {
+            refresh_token: { type: 'string', maxLength: 200 },
+            client_id: { type: 'string', minLength: 1, maxLength: 200 },
+            client_secret: { type: 'string', minLength: 1, maxLength: 512 },
+          },
+        },
+      },
     },
     async (request, reply) => {
       const fromBody = request.body?.refresh_token;
       const fromCookie = fromBody === undefined ? cookieToken(request) : undefined;
       if (fromBody !== undefined) {
-        await service.revokeRefreshToken(fromBody);
+        assertSameSiteRequest(request, await allowedOrigins(request, sessionClientOf(fromBody)));
+        // A confidential client's token is revoked only with its credentials (core decides).
+        await service.revokeRefreshToken(fromBody, await clientOfRequest(request));
       } else if (fromCookie !== undefined) {
-        assertCsrfProof(request, origins);
+        assertCsrfProof(request, await allowedOrigins(request, sessionClientOf(fromCookie)));
         await service.revokeRefreshToken(fromCookie);
       } else {
         const accessToken = bearerToken(request);
@@ -183,6 +238,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
         // A genuine access token ends its own session, even one already ended (logout is idempotent);
         // a bad one is `invalid_token`, and a store failure stays a server error, not a 401.
         const auth = await service.authenticate(accessToken, { checkSession: false });
+        await assertSiteOfAccessToken(request, auth.claims.client_id);
         await service.revokeSession(auth.claims.sid, 'logout');
       }
       clearRefreshCookie(reply);
@@ -190,8 +246,9 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
     },
   );
 
-  app.post('/auth/logout-all', { config }, async (request, reply) => {
+  app.post('/auth/logout-all', guarded, async (request, reply) => {
     const auth = await requireAccessToken(ctx, request);
+    await assertSiteOfAccessToken(request, auth.claims.client_id);
     await service.logoutAll(auth.claims.sub);
     clearRefreshCookie(reply);
     return reply.code(204).headers(NO_STORE).send();
@@ -229,11 +286,12 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
   app.delete<{ Params: { id: string } }>(
     '/auth/sessions/:id',
     {
-      config,
+      ...guarded,
       schema: { params: { type: 'object', properties: { id: { type: 'string', maxLength: 100 } } } },
     },
     async (request, reply) => {
       const auth = await requireAccessToken(ctx, request);
+      await assertSiteOfAccessToken(request, auth.claims.client_id);
       await service.revokeUserSession(auth.claims.sub, request.params.id);
       if (request.params.id === auth.claims.sid) clearRefreshCookie(reply);
       return reply.code(204).headers(NO_STORE).send();
@@ -243,7 +301,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
   app.post<{ Body: { current_password: string; new_password: string } }>(
     '/auth/password',
     {
-      config,
+      ...guarded,
       schema: {
         body: {
           type: 'object',
@@ -254,6 +312,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
     },
     async (request, reply) => {
       const auth = await requireAccessToken(ctx, request);
+      await assertSiteOfAccessToken(request, auth.claims.client_id);
       await service.changePassword({
         userId: auth.claims.sub,
         sessionId: auth.claims.sid,
