@@ -11,6 +11,7 @@
 // Needs the built server (`npm run build`) and PostgreSQL at BENCH_POSTGRES_URL
 // (default postgres://postgres@127.0.0.1:5432/test) for the baton-postgres target.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { checkBaton, checkScript, checkSeedAsWritten } from './lib/checks.mjs';
@@ -61,6 +62,7 @@ const opts = {
   sessions: Math.round(num(values.sessions, quick ? 10_000 : 100_000)),
   extrasSeconds: quick ? 2 : 5,
   note: values.note,
+  loadSamples: [],
 };
 const keys = values.targets?.split(',');
 const targets = keys ? TARGETS.filter((t) => keys.includes(t.key)) : TARGETS;
@@ -86,6 +88,7 @@ const log = (...a) => console.error(`[bench ${new Date().toISOString().slice(11,
 /** One target, one repetition: fresh server, the load generator on core 1, every level. */
 async function runTarget(target, rep) {
   const n = Math.max(...opts.levels);
+  opts.loadSamples.push(loadavg()[0]);
   const server = await target.start({ sessions: n });
   try {
     const worker = spawnNode([fileURLToPath(new URL('./lib/load-worker.mjs', import.meta.url))], {
@@ -105,7 +108,7 @@ async function runTarget(target, rep) {
       }),
     );
     const perLevel = opts.warmupMs + opts.durationMs + 30_000;
-    const m = await waitForLine(worker, /^\{"tokens".*\}\n/m, 300_000 + opts.levels.length * perLevel);
+    const m = await waitForLine(worker, /^\{"done":true\}\n/m, 300_000 + opts.levels.length * perLevel);
     await stop(worker);
     const out = worker.output();
     const rows = out
@@ -134,6 +137,7 @@ async function checks() {
     await run(t.name, () => checkBaton(t.key === 'baton-postgres' ? 'postgres' : 'sqlite', t.protocol));
   if (by('seed-fixed')) await run(by('seed-fixed').name, () => checkScript(by('seed-fixed'), {}));
   if (by('floor')) await run(by('floor').name, () => checkScript(by('floor'), { REUSE_GRACE_MS: '1000' }));
+  if (by('oidc-provider')) await run(by('oidc-provider').name, () => checkScript(by('oidc-provider'), {}));
   if (by('seed-as-written')) await run('seed as written', () => checkSeedAsWritten(by('seed-as-written')));
   return out;
 }
@@ -182,6 +186,7 @@ try {
   process.exitCode = 1;
 }
 
+const chart = !quick && part === undefined && samples.length > 0;
 const info = machine(ROOT);
 const summary = summarize(samples, targets, opts.levels);
 const md = markdown({
@@ -196,18 +201,22 @@ const md = markdown({
   samples,
   checks: checkResults,
   extras,
+  chart,
 });
+// The full run writes RESULTS.md and the chart; a single part writes results/<part>.md and a
+// --quick smoke run results/quick.md (not committed), so neither overwrites the full results.
+const mdFile = quick ? './results/quick.md' : part === undefined ? './RESULTS.md' : `./results/${part}.md`;
 if (values['no-write'] || process.exitCode) {
   console.log(md);
 } else {
-  writeFileSync(new URL('./RESULTS.md', import.meta.url), md);
-  if (samples.length > 0) {
-    mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+  mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+  writeFileSync(new URL(mdFile, import.meta.url), md);
+  if (chart) {
     writeFileSync(
       new URL('./results/rotations.svg', import.meta.url),
       svgChart(summary, targets, opts.levels),
     );
   }
-  log('wrote bench/RESULTS.md and bench/results/rotations.svg');
+  log(`wrote bench/${mdFile.slice(2)}${chart ? ' and bench/results/rotations.svg' : ''}`);
 }
 killAll();

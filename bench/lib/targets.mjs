@@ -142,6 +142,7 @@ export const TARGETS = [
     key: 'oidc-provider',
     protocol: 'oidc-provider',
     start: ({ sessions }) => startScript('../baselines/oidc-provider/server.mjs', {}, { sessions }),
+    startWith: (env) => startScript('../baselines/oidc-provider/server.mjs', env, { sessions: 1 }),
   },
   {
     name: 'floor (node:http + SQLite + Ed25519)',

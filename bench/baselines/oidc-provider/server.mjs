@@ -1,8 +1,13 @@
 #!/usr/bin/env node
 // node-oidc-provider 9 as a peer: rotating refresh tokens (rotateRefreshToken: true), ES256
 // JWT access tokens for one resource server (resource indicators, RFC 8707, is how v9 issues
-// JWT access tokens), its default in-memory adapter, and a public client `app`
+// JWT access tokens), its own in-memory adapter, and a public client `app`
 // (token_endpoint_auth_method none).
+//
+// The in-memory adapter is the provider's default one, but given a store large enough to keep
+// everything: the default store is an LRU of 1,000 entries, which under a few thousand
+// rotations per second evicts the grants and tokens of idle virtual clients (their next
+// refresh is then invalid_grant), which would measure the cap rather than the provider.
 //
 //   PORT=... SESSIONS=256 node bench/baselines/oidc-provider/server.mjs
 //
@@ -12,6 +17,8 @@
 // line; the benchmark then drives only the refresh_token grant over HTTP.
 import { generateKeyPairSync } from 'node:crypto';
 import Provider from 'oidc-provider';
+import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
+import LRU from 'oidc-provider/lib/helpers/lru.js';
 
 const PORT = Number(process.env.PORT ?? 0);
 const SESSIONS = Math.min(10_000, Math.max(1, Number(process.env.SESSIONS ?? 1)));
@@ -21,7 +28,9 @@ const RESOURCE = 'https://api.bench.invalid';
 const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'bench-es256', alg: 'ES256', use: 'sig' };
 
+const storage = new LRU({ maxSize: 50_000_000 });
 const provider = new Provider(ISSUER, {
+  adapter: (model) => new MemoryAdapter(model, storage),
   clients: [
     {
       client_id: 'app',
