@@ -169,6 +169,25 @@ describe('failures keep the session', () => {
     await vi.waitFor(() => expect(events.map((e) => e.name)).toContain('tokenRefreshed'));
     expect(server.refreshCount).toBe(2);
   });
+
+  it('retries in the background even when its timer fires a moment early by the clock', async () => {
+    const server = fakeServer({ latencyMs: 0 });
+    const client = clientFor(server, { random: () => 0.5 });
+    const events = recordEvents(client);
+    await client.login(credentials);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    server.clock.advance(minutes(14));
+    server.failNext('/auth/refresh', { kind: 'status', status: 502 });
+    await client.fetch('/auth/me'); // token still valid: the request goes through, the refresh failed
+    expect(server.refreshCount).toBe(1);
+
+    // Timers and Date.now() are not the same clock: the 500 ms timer fires
+    // when the clock has moved only 499 ms. The scheduled retry must still run.
+    server.clock.advance(499);
+    await vi.advanceTimersByTimeAsync(500);
+    await vi.waitFor(() => expect(events.map((e) => e.name)).toContain('tokenRefreshed'));
+    expect(server.refreshCount).toBe(2);
+  });
 });
 
 describe('invalid_grant ends the session', () => {
