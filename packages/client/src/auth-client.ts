@@ -274,7 +274,9 @@ class BatonAuthClient {
       const decision = this.refresher.decide('request', this.session.state, null);
       if (decision.action === 'refresh') await this.refresher.refresh(decision.from);
     } catch {
-      // Reported through refreshFailed / signedOut.
+      // Reported through refreshFailed / signedOut. Whatever it was, a
+      // pending retryable failure keeps a retry scheduled.
+      if (!this.disposed) this.backoff.rescheduleIfIdle(this.config.now());
     }
   }
 

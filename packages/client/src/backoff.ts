@@ -65,6 +65,8 @@ export class RefreshBackoff {
   private since = 0;
   private until = 0;
   private error: BatonClientError | null = null;
+  /** Retries scheduled by {@link rescheduleIfIdle} since the last reset. */
+  private rescues = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
@@ -107,14 +109,39 @@ export class RefreshBackoff {
   /** After {@link fail}: retries in the background, for the first {@link MAX_BACKGROUND_RETRIES} retryable failures. */
   scheduleRetry(failure: RecordedFailure): void {
     if (!failure.error.retryable || failure.attempt > MAX_BACKGROUND_RETRIES) return;
+    this.startRetryTimer(failure.delayMs);
+  }
+
+  /**
+   * For a background check that failed without recording a failure (it was
+   * refused by the window, or something other than the refresh threw): if a
+   * retryable failure is still pending and no retry is scheduled, schedule
+   * one, so that a swallowed error never silently ends the retries. Bounded
+   * like the background retries themselves.
+   */
+  rescheduleIfIdle(now: number): void {
+    const { error } = this;
+    if (this.timer !== undefined || error === null || !error.retryable) return;
+    if (this.rescues >= MAX_BACKGROUND_RETRIES) return;
+    this.rescues++;
+    // At least the base delay: a check that fails at once must not spin.
+    this.startRetryTimer(Math.max(this.until - now, BACKOFF_BASE_MS));
+  }
+
+  private startRetryTimer(delayMs: number): void {
     clearTimeout(this.timer);
     // A short timer: if the laptop sleeps through it, the wake-up events do the same job.
     this.timer = startTimer(
       () => {
         this.timer = undefined;
+        // The timer IS the scheduled retry, so it ends the window. Timers and
+        // `now()` are different clocks: a timer may fire a millisecond before
+        // `until` by `now()`, and the window check would then refuse the very
+        // retry it was waiting for.
+        this.until = this.since;
         this.retry();
       },
-      failure.delayMs,
+      delayMs,
       { background: true },
     );
   }
@@ -125,6 +152,7 @@ export class RefreshBackoff {
     this.since = 0;
     this.until = 0;
     this.error = null;
+    this.rescues = 0;
     clearTimeout(this.timer);
     this.timer = undefined;
   }
