@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -183,6 +184,61 @@ describe('client in Node against a real server', () => {
     const after = await refreshTotal();
     expect(after.total - before.total).toBe(1);
     expect(after.reuse).toBe(before.reuse);
+  });
+
+  it("a caller's AbortSignal still cancels a request after garbage collection (Node 20: a Request's signal dies with the Request)", async () => {
+    if (!existsSync(join(CLIENT_DIST, 'index.js')))
+      throw new Error('packages/client/dist is missing: run `npm run build`');
+    // An API origin that accepts the request and never answers.
+    const silent = createHttpServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const address = silent.address();
+    const api = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    const script = `
+        import { createAuthClient } from ${JSON.stringify(join(CLIENT_DIST, 'index.js'))};
+        const client = createAuthClient({ baseUrl: process.env.BASE, mode: 'token', tokenOrigins: [process.env.API] });
+        const credentials = { email: 'gc-' + Date.now() + '@example.com', password: 'a long enough password' };
+        await client.register(credentials);
+        await client.login(credentials);
+        const controller = new AbortController();
+        const pending = client.fetch(process.env.API + '/slow', { signal: controller.signal }).then(
+          () => 'resolved',
+          (error) => 'rejected ' + error.name,
+        );
+        // Let the request reach the server, then collect everything the client let go of.
+        await new Promise((r) => setTimeout(r, 200));
+        for (let i = 0; i < 5; i++) {
+          globalThis.gc();
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        controller.abort();
+        // Bounded only so that a request that ignores the abort is reported rather than hanging the suite.
+        const hung = new Promise((r) => setTimeout(() => r('not cancelled'), 5000));
+        console.log(await Promise.race([pending, hung]));
+        process.exit(0);
+      `;
+    try {
+      const out = await new Promise<string>((resolve, reject) => {
+        const child = spawn(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], {
+          env: { ...process.env, BASE: baton.url, API: api },
+        });
+        let text = '';
+        child.stdout.on('data', (d: Buffer) => {
+          text += d.toString();
+        });
+        child.stderr.on('data', (d: Buffer) => {
+          text += d.toString();
+        });
+        child.on('error', reject);
+        child.on('exit', (code) =>
+          code === 0 ? resolve(text.trim()) : reject(new Error(`exit ${code}: ${text}`)),
+        );
+      });
+      expect(out).toBe('rejected AbortError');
+    } finally {
+      silent.closeAllConnections();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
   });
 });
 
