@@ -8,7 +8,7 @@ import { type AuthHttpContext, errorFromResponse } from './http.js';
 import { type AuthClientOptions, assertCredentials, type ClientConfig, validateOptions } from './options.js';
 import { nextSeq } from './refresh-decision.js';
 import { isKeepSessionError, Refresher } from './refresher.js';
-import { abortable, buildRequest, isStreamBody, withBearer } from './request.js';
+import { abortable, buildRequest, callSignal, isStreamBody, withBearer } from './request.js';
 import { type LiveState, liveState, tombstone } from './session-state.js';
 import { SharedSession } from './shared-session.js';
 import { TokenJitter } from './token-jitter.js';
@@ -198,18 +198,26 @@ class BatonAuthClient {
     const request = buildRequest(input, init, this.config.authBase, this.config.tokenOrigins);
     // A stream body is consumed by the first attempt; it cannot be replayed after a 401.
     const replayable = !isStreamBody(init?.body);
-    const carried = await abortable(this.freshToken(), request.signal);
-    const response = await this.config.fetch(withBearer(request, carried.accessToken, replayable));
-    if (response.status !== 401 || !replayable) return response;
-    // The request remembers the token it carried: if another request or tab
-    // already replaced that token, `refresh` hands back the newer one without
-    // a network round trip; otherwise it refreshes once (shared with every
-    // other request that got a 401 for the same token). One replay only: a
-    // second 401 goes to the caller.
-    // The 401's body is not returned from here on: release its connection.
-    await response.body?.cancel().catch(() => {});
-    const next = await abortable(this.refresher.refresh(carried), request.signal);
-    return this.config.fetch(withBearer(request, next.accessToken, false));
+    // Passed to fetch itself, not only through the Request (see callSignal).
+    const { signal, done } = callSignal(input, init);
+    try {
+      const carried = await abortable(this.freshToken(), signal);
+      const response = await this.config.fetch(withBearer(request, carried.accessToken, replayable), {
+        signal,
+      });
+      if (response.status !== 401 || !replayable) return response;
+      // The request remembers the token it carried: if another request or tab
+      // already replaced that token, `refresh` hands back the newer one without
+      // a network round trip; otherwise it refreshes once (shared with every
+      // other request that got a 401 for the same token). One replay only: a
+      // second 401 goes to the caller.
+      // The 401's body is not returned from here on: release its connection.
+      await response.body?.cancel().catch(() => {});
+      const next = await abortable(this.refresher.refresh(carried), signal);
+      return await this.config.fetch(withBearer(request, next.accessToken, false), { signal });
+    } finally {
+      done();
+    }
   }
 
   async getAccessToken(): Promise<string | null> {
