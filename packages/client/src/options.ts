@@ -21,7 +21,13 @@ export interface AuthClientOptions {
   storageKey?: string;
   /** The fetch to use (default: the global one, looked up at call time). */
   fetch?: FetchLike;
-  /** Milliseconds since the epoch (default `Date.now`). Only differences of it are used. */
+  /**
+   * The clock, in milliseconds since the epoch (default `Date.now`). Expiry
+   * times are shared with other tabs and storage, so every context must read
+   * the same clock: a clock that is not an epoch clock (`performance.now()`,
+   * whose origin differs per tab) is anchored to `Date.now()` once, at
+   * construction. Tests may inject any epoch-like clock, faked or skewed.
+   */
   now?: () => number;
   /** The OAuth client the session belongs to (server default: `app`). */
   clientId?: string;
@@ -149,13 +155,40 @@ export function validateOptions(options: AuthClientOptions): ClientConfig {
     // Looked up per call, so a fetch installed or patched after the client was created is honoured.
     fetch:
       userFetch ?? ((input: Request | string | URL, init?: RequestInit) => globalThis.fetch(input, init)),
-    now: options.now ?? Date.now,
+    now: options.now === undefined ? Date.now : epochClock(options.now),
     clientId,
     refreshMarginMs,
     timeoutMs: timeoutMs ?? 10_000,
     tokenOrigins: origins,
     random: options.random ?? Math.random,
   });
+}
+
+/**
+ * Below this a clock reading cannot be epoch milliseconds (it would be before
+ * September 2001): it counts from some recent origin, like `performance.now()`
+ * (from when the tab was opened).
+ */
+export const EPOCH_CLOCK_FLOOR_MS = 1e12;
+
+/**
+ * `now` as an epoch clock. Every state this client writes carries its expiry
+ * on this clock and other tabs judge it on theirs, so all of them must read
+ * the same one: two page clocks started at different moments would each see
+ * the other's tokens as expired or as valid forever (a refresh storm, and
+ * requests sent with expired tokens). A clock whose reading is below
+ * {@link EPOCH_CLOCK_FLOOR_MS} is anchored to `Date.now()` once, here; it keeps
+ * its own pace (a monotonic clock stays monotonic). An epoch clock, even a
+ * skewed or simulated one, is used as it is.
+ */
+function epochClock(now: () => number): () => number {
+  const sample = now();
+  if (typeof sample !== 'number' || !Number.isFinite(sample)) {
+    throw new TypeError('createAuthClient: now() must return a finite number of milliseconds');
+  }
+  if (sample >= EPOCH_CLOCK_FLOOR_MS) return now;
+  const offset = Date.now() - sample;
+  return () => now() + offset;
 }
 
 /** Checks the credentials passed to `login` or `register` (a TypeError for misuse, like options). */
