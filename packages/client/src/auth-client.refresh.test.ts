@@ -65,7 +65,7 @@ describe('one refresh at a time', () => {
       set: (key, value) => inner.set(key, value),
     };
     const server = fakeServer();
-    const client = clientFor(server, { storage, timeoutMs: 50, random: () => 0 });
+    const client = clientFor(server, { storage, timeoutMs: 50, random: () => 0, refreshRetryBudgetMs: 0 });
     await client.login(credentials);
     server.clock.advance(minutes(20));
 
@@ -81,7 +81,7 @@ describe('one refresh at a time', () => {
 describe('failures keep the session', () => {
   it('backs off after a 503, honours Retry-After, and does not hit the server meanwhile', async () => {
     const server = fakeServer();
-    const client = clientFor(server);
+    const client = clientFor(server, { refreshRetryBudgetMs: 0 }); // one attempt per call: the backoff gate
     const events = recordEvents(client);
     await client.login(credentials);
     server.clock.advance(minutes(20));
@@ -110,7 +110,7 @@ describe('failures keep the session', () => {
 
   it('treats network errors and 429 as retryable, with a growing backoff', async () => {
     const server = fakeServer();
-    const client = clientFor(server, { random: () => 0.999_999 });
+    const client = clientFor(server, { random: () => 0.999_999, refreshRetryBudgetMs: 0 });
     const events = recordEvents(client);
     await client.login(credentials);
     server.clock.advance(minutes(20));
@@ -144,7 +144,7 @@ describe('failures keep the session', () => {
 
   it('times out a hanging refresh instead of waiting forever', async () => {
     const server = fakeServer();
-    const client = clientFor(server, { timeoutMs: 30, random: () => 0 });
+    const client = clientFor(server, { timeoutMs: 30, random: () => 0, refreshRetryBudgetMs: 0 });
     await client.login(credentials);
     server.clock.advance(minutes(20));
     server.failNext('/auth/refresh', { kind: 'hang' });

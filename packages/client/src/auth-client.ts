@@ -64,6 +64,7 @@ class BatonAuthClient {
       mode: config.mode,
       fetch: config.fetch,
       timeoutMs: config.timeoutMs,
+      refreshTimeoutMs: config.refreshTimeoutMs,
       now: config.now,
     };
     this.backoff = new RefreshBackoff(config.random, () => void this.refreshIfDue());
@@ -201,7 +202,7 @@ class BatonAuthClient {
     // Passed to fetch itself, not only through the Request (see callSignal).
     const { signal, done } = callSignal(input, init);
     try {
-      const carried = await abortable(this.freshToken(), signal);
+      const carried = await abortable(this.freshToken(signal), signal);
       const response = await this.config.fetch(withBearer(request, carried.accessToken, replayable), {
         signal,
       });
@@ -213,7 +214,7 @@ class BatonAuthClient {
       // second 401 goes to the caller.
       // The 401's body is not returned from here on: release its connection.
       await response.body?.cancel().catch(() => {});
-      const next = await abortable(this.refresher.refresh(carried), signal);
+      const next = await this.refresher.refresh(carried, { signal });
       return await this.config.fetch(withBearer(request, next.accessToken, false), { signal });
     } finally {
       done();
@@ -252,7 +253,7 @@ class BatonAuthClient {
   // -------------------------------------------------------------------------
 
   /** A token to send now: the current one, or a refreshed one when it is due. */
-  private async freshToken(): Promise<LiveState> {
+  private async freshToken(signal?: AbortSignal): Promise<LiveState> {
     await this.ensureRestored();
     // Signed out as far as we know: another context may have signed in
     // through a shared storage without us hearing of it (a missed event).
@@ -261,10 +262,12 @@ class BatonAuthClient {
     if (decision.action === 'use') return decision.state;
     if (decision.action !== 'refresh') throw this.refresher.signedOutError();
     try {
-      return await this.refresher.refresh(decision.from);
+      // Due but not expired: the current token still works, so this call
+      // waits for the refresh only while nothing has failed.
+      return await this.refresher.refresh(decision.from, { signal, hasFallback: decision.fallback !== null });
     } catch (error) {
-      // Due but not expired: the current token still works, so a failed
-      // refresh (offline, 503, backing off) costs this request nothing.
+      // Due but not expired: a failed refresh (offline, 503, backing off)
+      // costs this request nothing; its retries go on in the background.
       const after = this.refresher.decide('request', this.session.state, null);
       if (isKeepSessionError(error)) {
         if (after.action === 'use') return after.state;

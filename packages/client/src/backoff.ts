@@ -77,9 +77,9 @@ export class RefreshBackoff {
 
   /** Throws the last failure (with the time left) while backing off, so a refresh is not even attempted. */
   assertReady(now: number): void {
-    const { error, since, until } = this;
-    // `since <= now`: a clock set back must not stretch a backoff into hours.
-    if (error !== null && since <= now && now < until) {
+    const { error, until } = this;
+    const waitMs = this.waitMs(now);
+    if (error !== null && waitMs > 0) {
       throw new BatonClientError(error.code, error.message, {
         ...(error.status === undefined ? {} : { status: error.status }),
         retryable: error.retryable,
@@ -89,21 +89,45 @@ export class RefreshBackoff {
     }
   }
 
+  /** How long until the backoff window ends (0: a refresh may be attempted now). */
+  waitMs(now: number): number {
+    const { error, since, until } = this;
+    // `since <= now`: a clock set back must not stretch a backoff into hours.
+    return error !== null && since <= now && now < until ? until - now : 0;
+  }
+
   /** Records a failed refresh at `now` and picks the delay before the next attempt ({@link backoffDelay}). */
-  fail(error: BatonClientError, now: number): RecordedFailure {
+  fail(error: BatonClientError, now: number, notAfterMs?: number): RecordedFailure {
+    const failure = this.plan(error, notAfterMs);
+    this.record(failure, now);
+    return failure;
+  }
+
+  /**
+   * The failure {@link fail} would record, without recording it: the next
+   * attempt number and its delay. `notAfterMs` caps the delay (never below a
+   * server's `Retry-After`, which only comes with answers that rotated nothing).
+   */
+  plan(error: BatonClientError, notAfterMs?: number): RecordedFailure {
     const attempt = this.attempt + 1;
-    const delayMs = backoffDelay(attempt, this.random, error.retryAfterMs);
+    let delayMs = backoffDelay(attempt, this.random, error.retryAfterMs);
+    if (notAfterMs !== undefined && error.retryAfterMs === undefined)
+      delayMs = Math.min(delayMs, Math.max(0, Math.floor(notAfterMs)));
     const failure = new BatonClientError(error.code, error.message, {
       ...(error.status === undefined ? {} : { status: error.status }),
       retryable: error.retryable,
       retryAfterMs: delayMs,
       cause: error.cause ?? error,
     });
-    this.attempt = attempt;
-    this.since = now;
-    this.until = now + delayMs;
-    this.error = failure;
     return { error: failure, attempt, delayMs };
+  }
+
+  /** Records a failure planned by {@link plan} (here or by another client sharing the refresh) at `now`. */
+  record(failure: RecordedFailure, now: number): void {
+    this.attempt = Math.max(this.attempt, failure.attempt);
+    this.since = now;
+    this.until = now + failure.delayMs;
+    this.error = failure.error;
   }
 
   /** After {@link fail}: retries in the background, for the first {@link MAX_BACKGROUND_RETRIES} retryable failures. */

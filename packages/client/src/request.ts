@@ -40,7 +40,8 @@ export function isStreamBody(body: unknown): boolean {
 }
 
 /** Lets the caller's AbortSignal cut short a wait for a refresh (the refresh itself goes on for the others). */
-export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
   if (signal.aborted) return Promise.reject(signal.reason);
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
