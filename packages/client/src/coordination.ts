@@ -180,22 +180,23 @@ const HOLDER_WAIT_MS = 500;
  *
  * The lock is never held forever: `fn` is raced against `holdTimeoutMs`, and
  * when that passes the callback returns, which releases the lock even if a
- * fetch or a custom storage inside `fn` hangs.
+ * fetch or a custom storage inside `fn` hangs. `fn`'s `held` signal aborts
+ * then, so that work `fn` still does (a retry) knows it no longer holds it.
  */
 async function runExclusive<T>(
   name: string,
   options: ExclusiveOptions,
-  fn: (waited: boolean) => Promise<T>,
+  fn: (waited: boolean, held: AbortSignal) => Promise<T>,
 ): Promise<T> {
-  const bounded = (waited: boolean) =>
-    withDeadline(
-      fn(waited),
-      options.holdTimeoutMs,
-      () =>
-        new BatonClientError('timeout', 'The refresh took too long; its lock was released', {
-          retryable: true,
-        }),
-    );
+  const bounded = (waited: boolean) => {
+    const held = new AbortController();
+    return withDeadline(fn(waited, held.signal), options.holdTimeoutMs, () => {
+      held.abort();
+      return new BatonClientError('timeout', 'The refresh took too long; its lock was released', {
+        retryable: true,
+      });
+    });
+  };
   const locks = webLocks();
   if (locks !== undefined) {
     const first = await locks.request(name, { ifAvailable: true }, async (lock) =>
@@ -322,19 +323,19 @@ export class PeerChannel {
   runLocked<T>(
     name: string,
     options: { timeoutMs: number; holdMs?: number; storageLock: ExclusiveOptions['storageLock'] },
-    fn: () => Promise<T>,
+    fn: (held: AbortSignal) => Promise<T>,
   ): Promise<T> {
     const releasesBefore = this.releases;
     const holdTimeoutMs = (options.holdMs ?? options.timeoutMs * 2) + HOLDER_WAIT_MS;
     return runExclusive(
       name,
       { holdTimeoutMs, waitTimeoutMs: holdTimeoutMs * 2, storageLock: options.storageLock },
-      async (waited) => {
+      async (waited, held) => {
         const hold = randomId();
         this.post({ t: 'lock', from: this.self, phase: 'acquired', hold });
         try {
           if (waited) await this.waitForHolders(releasesBefore, HOLDER_WAIT_MS);
-          return await fn();
+          return await fn(held);
         } finally {
           this.post({ t: 'lock', from: this.self, phase: 'released', hold });
         }

@@ -213,7 +213,7 @@ export class Refresher {
     const { refreshRetryBudgetMs: budget, refreshTimeoutMs } = this.config;
     // While we wait for the lock, the holder may tell us it is retrying.
     const stopHearing = this.session.onPeerRetrying((code) => flight.peerRetrying(code));
-    const body = async (): Promise<RefreshOutcome> => {
+    const body = async (held: AbortSignal): Promise<RefreshOutcome> => {
       stopHearing();
       let slept = 0;
       let attempts = 0;
@@ -263,6 +263,9 @@ export class Refresher {
           this.session.announceRetrying(failure.error.code);
           await sleep(failure.delayMs);
           slept += failure.delayMs;
+          // Past the lock's hold time it was let go: retrying now would run
+          // outside it, alongside another tab's refresh of the same token.
+          if (held.aborted || this.isDisposed()) throw failure.error;
         }
       }
     };

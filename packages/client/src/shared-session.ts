@@ -128,9 +128,10 @@ export class SharedSession {
 
   /**
    * Runs `fn` under the refresh lock shared by every context on this storage
-   * key, holding it at most `holdMs` (default: two request timeouts).
+   * key, holding it at most `holdMs` (default: two request timeouts); `fn`'s
+   * `held` signal aborts when that has passed and the lock was let go.
    */
-  withLock<T>(fn: () => Promise<T>, options: { holdMs?: number } = {}): Promise<T> {
+  withLock<T>(fn: (held: AbortSignal) => Promise<T>, options: { holdMs?: number } = {}): Promise<T> {
     return this.channel.runLocked(
       `baton-refresh:${this.config.storageKey}`,
       {
