@@ -1,8 +1,8 @@
 import type { Clock } from '../core/clock.js';
 import { createTokenService, type TokenService, type TokenServiceEvent } from '../core/token-service.js';
-import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
 import { ConfigError, flagsToEnv, loadServeConfig, type ServeConfig } from './config.js';
+import { openConfiguredStore } from './startup.js';
 
 /** How a command's own flag takes its value. */
 export type FlagKind = 'string' | 'boolean' | 'list';
@@ -73,9 +73,8 @@ export type Output = (text: string) => void;
  * half-way), runs `fn`, and closes the store whatever happens.
  */
 export async function withStore<T>(databaseUrl: string, fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = await openStore(databaseUrl);
+  const store = await openConfiguredStore(databaseUrl, true);
   try {
-    await store.migrate();
     return await fn(store);
   } finally {
     await store.close();

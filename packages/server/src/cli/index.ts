@@ -45,6 +45,7 @@ async function main(argv: readonly string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
+  // Expected failures print their message only; a stack trace would bury what to do.
   if (err instanceof ConfigError || err instanceof TypeError) {
     process.stderr.write(`baton: ${err.message}\n`);
     process.exit(2);

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { createServer } from '../http/app.js';
-import { openStore } from '../store/open-store.js';
 import { flagsToEnv, loadServeConfig } from './config.js';
+import { listenError, openConfiguredStore } from './startup.js';
 
 /**
  * `baton serve`: migrate the database, then serve until SIGINT/SIGTERM,
@@ -10,8 +10,7 @@ import { flagsToEnv, loadServeConfig } from './config.js';
 export async function serve(args: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
   const config = loadServeConfig({ ...env, ...flagsToEnv(args) });
   for (const w of config.warnings) process.stderr.write(`baton: warning: ${w}\n`);
-  const store = await openStore(config.databaseUrl);
-  await store.migrate();
+  const store = await openConfiguredStore(config.databaseUrl, true);
   const redis = config.redisUrl
     ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false })
     : undefined;
@@ -19,7 +18,12 @@ export async function serve(args: readonly string[], env: NodeJS.ProcessEnv): Pr
     // Limits fall back to per-process counting while Redis is away; ioredis reconnects by itself.
   });
   const app = await createServer({ ...config.server, store, ...(redis ? { redis } : {}) });
-  const address = await app.listen({ port: config.port, host: config.host });
+  const address = await app.listen({ port: config.port, host: config.host }).catch(async (err: unknown) => {
+    await app.close();
+    redis?.disconnect();
+    await store.close();
+    throw listenError(err, config.host, config.port);
+  });
   process.stdout.write(`Baton listening on ${address} (issuer ${config.server.issuer}, ${store.dialect})\n`);
   process.stdout.write(`Demo page: ${new URL('/', config.server.issuer).href}\n`);
 
