@@ -83,6 +83,8 @@ describe('/readyz reports each dependency', () => {
     expect(statuses).toEqual([401, 401, 401, 429, 429]);
     for (let i = 0; i < 10; i++) await readyz(s);
     expect(warnings(s)).toBe(1);
+    // At start, the CLI names the setting, with the password masked.
+    expect(s.output()).toContain(`BATON_REDIS_URL (redis://:***@127.0.0.1:${port}/0)`);
     expect(s.output()).not.toContain('SECRET-pw');
   });
 });

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { createServer } from '../http/app.js';
 import { flagsToEnv, loadServeConfig } from './config.js';
-import { listenError, openConfiguredStore } from './startup.js';
+import { listenError, openConfiguredStore, redactUrl } from './startup.js';
 
 /**
  * `baton serve`: migrate the database, then serve until SIGINT/SIGTERM,
@@ -17,6 +17,13 @@ export async function serve(args: readonly string[], env: NodeJS.ProcessEnv): Pr
   redis?.on('error', () => {
     // Limits fall back to per-process counting while Redis is away; ioredis reconnects by itself.
   });
+  if (redis && config.redisUrl) {
+    const why = await firstConnection(redis);
+    if (why !== null)
+      process.stderr.write(
+        `baton: warning: BATON_REDIS_URL (${redactUrl(config.redisUrl)}): ${why}; starting anyway, with rate limits counted per process until it answers\n`,
+      );
+  }
   const app = await createServer({ ...config.server, store, ...(redis ? { redis } : {}) });
   const address = await app.listen({ port: config.port, host: config.host }).catch(async (err: unknown) => {
     await app.close();
@@ -39,4 +46,22 @@ export async function serve(args: readonly string[], env: NodeJS.ProcessEnv): Pr
   };
   process.once('SIGINT', () => void shutdown('SIGINT'));
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+/** Null once Redis answers, or why it did not within a few seconds (the server starts either way). */
+function firstConnection(redis: Redis): Promise<string | null> {
+  if (redis.status === 'ready') return Promise.resolve(null);
+  return new Promise((resolve) => {
+    const done = (why: string | null) => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+      redis.off('error', onError);
+      resolve(why);
+    };
+    const onReady = () => done(null);
+    const onError = (err: Error) => done(`not reachable (${err.message || 'connection error'})`);
+    const timer = setTimeout(() => done('no answer within 3 s'), 3000);
+    redis.once('ready', onReady);
+    redis.once('error', onError);
+  });
 }
