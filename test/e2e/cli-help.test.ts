@@ -53,7 +53,6 @@ describe('baton --help and --version', () => {
 
   const commands = [
     ['migrate'],
-    ['doctor'],
     ['users'],
     ['users', 'list'],
     ['users', 'disable'],

@@ -64,6 +64,16 @@ export function listFlag(parsed: ParsedArgs, name: string): string[] {
   return (Array.isArray(v) ? v : []).flatMap((s) => s.split(/[\s,]+/)).filter(Boolean);
 }
 
+/** Whether `--json` was given: a listing then prints one JSON document instead of a table. */
+export function jsonFlag(parsed: ParsedArgs): boolean {
+  return parsed.flags.json === true;
+}
+
+/** Prints one JSON document (a listing), ending in a newline. */
+export function writeJson(out: Output, value: unknown): void {
+  out(`${JSON.stringify(value, null, 2)}\n`);
+}
+
 /** Where a command writes its output: stdout in the CLI, a buffer in tests. */
 export type Output = (text: string) => void;
 
@@ -132,9 +142,13 @@ export function parseAdminCommand(
   env: Record<string, string | undefined>,
   out: Output,
 ): AdminCommand | null {
+  if (args.includes('-h') || args.includes('--help')) {
+    out(usage);
+    return null;
+  }
   const parsed = parseArgs(args, spec);
   const [sub, ...rest] = parsed.positionals;
-  if (sub === undefined || parsed.flags.help === true) {
+  if (sub === undefined) {
     out(usage);
     return null;
   }

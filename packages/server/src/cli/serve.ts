@@ -1,13 +1,32 @@
 import { Redis } from 'ioredis';
 import { createServer } from '../http/app.js';
 import { flagsToEnv, loadServeConfig } from './config.js';
+import { settingsHelp } from './settings.js';
 import { listenError, openConfiguredStore, redactUrl } from './startup.js';
+
+const SERVE_USAGE = `Usage: baton serve [--flag value ...]
+
+Runs the token service: applies pending migrations, then serves until
+SIGINT/SIGTERM. Every flag mirrors a BATON_* variable (the flag wins):
+
+${settingsHelp()}
+See docs/configuration.md for examples and which values are secret.
+`;
+
+/** Whether a command line asks for help (`--help` or `-h`) instead of running. */
+export function wantsHelp(args: readonly string[]): boolean {
+  return args.includes('--help') || args.includes('-h');
+}
 
 /**
  * `baton serve`: migrate the database, then serve until SIGINT/SIGTERM,
  * finishing in-flight requests before closing the store.
  */
 export async function serve(args: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
+  if (wantsHelp(args)) {
+    process.stdout.write(SERVE_USAGE);
+    return;
+  }
   const config = loadServeConfig({ ...env, ...flagsToEnv(args) });
   for (const w of config.warnings) process.stderr.write(`baton: warning: ${w}\n`);
   const store = await openConfiguredStore(config.databaseUrl, true);
