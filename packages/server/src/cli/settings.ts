@@ -55,13 +55,13 @@ export const SETTINGS: readonly Setting[] = [
   {
     name: 'BATON_REFRESH_IDLE_TTL',
     default: '14d',
-    description: 'a session ends when unused this long',
+    description: 'a session dies after this long unused',
     example: '7d',
   },
   {
     name: 'BATON_SESSION_MAX_TTL',
     default: '30d',
-    description: 'a session ends this long after login, however used',
+    description: 'absolute session lifetime; refreshing never extends it',
     example: '90d',
   },
   {
@@ -73,7 +73,8 @@ export const SETTINGS: readonly Setting[] = [
   {
     name: 'BATON_ALLOWED_ORIGINS',
     default: undefined,
-    description: 'comma-separated browser origins for cookie mode; unset = the issuer’s origin',
+    description:
+      'comma-separated browser origins allowed to use cookie mode; unset = the issuer’s origin (for a localhost issuer also 127.0.0.1 and [::1] on that port)',
     example: 'https://app.example.com',
   },
   {
@@ -91,25 +92,27 @@ export const SETTINGS: readonly Setting[] = [
   {
     name: 'BATON_LIMIT_IP_PER_MIN',
     default: '600',
-    description: 'requests per client IP per minute on /auth and /oauth, or off',
+    description: 'requests per client IP per minute on /auth, /oauth and /api, or off (benchmarks)',
     example: '300',
   },
   {
     name: 'BATON_SIGNING_ALG',
     default: 'ES256',
-    description: 'access-token signature algorithm: ES256 or EdDSA',
+    description: 'algorithm of new signing keys: ES256 or EdDSA',
     example: 'EdDSA',
   },
   {
     name: 'BATON_LOG_LEVEL',
     default: 'info',
-    description: 'fatal, error, warn, info, debug, trace or silent',
+    description:
+      'fatal, error, warn, info, debug, trace or silent; logs never hold tokens, passwords or hashes',
     example: 'warn',
   },
   {
     name: 'BATON_KEY_POLL_INTERVAL',
     default: '60s',
-    description: 'how often running servers re-read the clients’ lifetimes (keys: every second)',
+    description:
+      'how often running servers re-read the signing keys with the clients’ lifetimes (the keys alone every second)',
     example: '30s',
   },
   {
