@@ -9,7 +9,7 @@ import { renderError } from './error-catalogue.js';
 import { sendError } from './errors.js';
 import { createMetrics } from './metrics.js';
 import { resolveServerOptions, type ServerOptions } from './options.js';
-import { createLimits } from './rate-limits.js';
+import { createLimits, watchRedis } from './rate-limits.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerLegacyRefreshRoute } from './routes/legacy-refresh.js';
@@ -171,6 +171,13 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     app.log.warn({ err }, 'reloading the signing keys failed'),
   );
   app.addHook('onClose', async () => stopKeyPolling());
+  if (opts.redis) {
+    const stopWatching = watchRedis(opts.redis, {
+      warn: (msg) => app.log.warn(msg),
+      info: (msg) => app.log.info(msg),
+    });
+    app.addHook('onClose', async () => stopWatching());
+  }
   // preClose runs once close() has begun and before the listener closes: from here on,
   // requests still arriving on open connections (pipelined, keep-alive) go elsewhere.
   let draining = false;
