@@ -148,7 +148,8 @@ export const SETTINGS: readonly Setting[] = [
   {
     name: 'BATON_METRICS_TOKEN',
     default: undefined,
-    description: 'when set (16-512 printable ASCII characters), GET /metrics needs Authorization: Bearer <token>',
+    description:
+      'when set (16-512 printable ASCII characters), GET /metrics needs Authorization: Bearer <token>',
     example: 'a-long-random-scrape-token',
     secret: true,
   },
