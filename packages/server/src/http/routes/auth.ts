@@ -12,6 +12,7 @@ import {
   setDeviceCookie,
   setRefreshCookie,
 } from '../cookies.js';
+import { dpopInput, dpopNonceHook } from '../dpop-header.js';
 import type { RouteErrorConfig } from '../errors.js';
 
 const config: RouteErrorConfig = { surface: 'auth' };
@@ -29,6 +30,7 @@ const sessionJson = (s: SessionRecord, currentId: string) => ({
   user_agent: s.userAgent,
   ip: s.ip,
   current: s.id === currentId,
+  dpop_bound: s.dpopJkt !== undefined,
 });
 
 function cookieToken(request: FastifyRequest): string | undefined {
@@ -40,6 +42,7 @@ function cookieToken(request: FastifyRequest): string | undefined {
 export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { service, options } = ctx;
   const origins = options.allowedOrigins;
+  const onRequest = dpopNonceHook(ctx);
 
   async function originsFor(clientId: string | undefined): Promise<readonly string[]> {
     if (clientId === undefined) return origins;
@@ -75,6 +78,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
     '/auth/login',
     {
       config,
+      onRequest,
       schema: {
         body: {
           type: 'object',
@@ -121,6 +125,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
         deviceToken: body.device_token ?? request.cookies[DEVICE_COOKIE],
         userAgent: request.headers['user-agent'] ?? null,
         ip: request.ip,
+        dpop: dpopInput(request, '/auth/login'),
       });
       if (cookieMode) setRefreshCookie(reply, tokens.refreshToken, tokens.refreshExpiresAt, service.now());
       setDeviceCookie(reply, tokens.deviceToken, DEVICE_TTL_MS);
@@ -136,6 +141,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
     '/auth/refresh',
     {
       config,
+      onRequest,
       schema: { body: { type: 'object', properties: { refresh_token: { type: 'string', maxLength: 200 } } } },
     },
     async (request, reply) => {
@@ -151,6 +157,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
         refreshToken: fromBody ?? fromCookie,
         userAgent: request.headers['user-agent'] ?? null,
         ip: request.ip,
+        dpop: dpopInput(request, '/auth/refresh'),
       });
       if (fromCookie !== undefined)
         setRefreshCookie(reply, tokens.refreshToken, tokens.refreshExpiresAt, service.now());
