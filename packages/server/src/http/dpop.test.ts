@@ -1,6 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { makeProof, type ProofKey, type ProofOptions, proofKey } from '../../test/dpop.js';
-import { ISSUER, type TestApp, testApp } from '../../test/helpers.js';
+import { ISSUER, type TestApp, tempStore, testApp, testClock } from '../../test/helpers.js';
+import { createSqliteStore } from '../store/sqlite/sqlite-store.js';
+import { createServer } from './app.js';
 import { REFRESH_COOKIE } from './cookies.js';
 
 /** RFC 9449 DPoP-bound sessions, over HTTP: proofs, nonces, binding and the rotation rules for bound sessions. */
@@ -537,5 +539,76 @@ describe('DPoP-bound sessions', () => {
   it('the metadata lists the DPoP algorithms', async () => {
     const res = await t.app.inject({ url: '/.well-known/oauth-authorization-server' });
     expect(res.json().dpop_signing_alg_values_supported).toEqual(['ES256', 'EdDSA']);
+  });
+});
+
+describe('DPoP across instances sharing one database', () => {
+  it('each accepts the other’s nonces and refuses the other’s replayed proofs', async () => {
+    const db = await tempStore();
+    const secondStore = createSqliteStore({ filename: db.file });
+    const clock = testClock();
+    const a = await createServer({ store: db.store, issuer: ISSUER, now: clock, logger: false });
+    const b = await createServer({ store: secondStore, issuer: ISSUER, now: clock, logger: false });
+    try {
+      await a.ready();
+      await b.ready();
+      const key = proofKey();
+      const credentials = { email: 'ada@example.com', password: 'correct horse battery' };
+      await a.inject({ method: 'POST', url: '/auth/register', payload: credentials });
+      // A client 10 minutes slow: A hands out the nonce, B honours it.
+      const slow = (path: string, nonce?: string) =>
+        makeProof(key, {
+          htu: `${ISSUER}${path}`,
+          iat: Math.floor(clock() / 1000) - 600,
+          ...(nonce ? { nonce } : {}),
+        });
+      const asked = await a.inject({
+        method: 'POST',
+        url: '/auth/login',
+        headers: { dpop: slow('/auth/login') },
+        payload: credentials,
+      });
+      expect(asked.json().error).toBe('use_dpop_nonce');
+      const nonce = asked.headers['dpop-nonce'] as string;
+      const loggedIn = await b.inject({
+        method: 'POST',
+        url: '/auth/login',
+        headers: { dpop: slow('/auth/login', nonce) },
+        payload: credentials,
+      });
+      expect(loggedIn.statusCode).toBe(200);
+      // A proof spent at B is a replay at A.
+      const captured = slow('/auth/refresh', nonce);
+      const rt = loggedIn.json().refresh_token;
+      const atB = await b.inject({
+        method: 'POST',
+        url: '/auth/refresh',
+        headers: { dpop: captured },
+        payload: { refresh_token: rt },
+      });
+      expect(atB.statusCode).toBe(200);
+      const atA = await a.inject({
+        method: 'POST',
+        url: '/auth/refresh',
+        headers: { dpop: captured },
+        payload: { refresh_token: rt },
+      });
+      expect(atA.statusCode).toBe(400);
+      expect(atA.json().error).toBe('invalid_dpop_proof');
+      // And the lost response is recovered at the other instance with a proof of its own.
+      const recovered = await a.inject({
+        method: 'POST',
+        url: '/auth/refresh',
+        headers: { dpop: slow('/auth/refresh', nonce) },
+        payload: { refresh_token: rt },
+      });
+      expect(recovered.statusCode).toBe(200);
+      expect(recovered.json().refresh_token).toBe(atB.json().refresh_token);
+    } finally {
+      await a.close();
+      await b.close();
+      await secondStore.close();
+      await db.dispose();
+    }
   });
 });
