@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { makeProof, type ProofKey, type ProofOptions, proofKey } from '../../test/dpop.js';
 import { ISSUER, type TestApp, tempStore, testApp, testClock } from '../../test/helpers.js';
+import { createClient } from '../core/clients.js';
 import { createSqliteStore } from '../store/sqlite/sqlite-store.js';
 import { createServer } from './app.js';
 import { REFRESH_COOKIE } from './cookies.js';
@@ -534,6 +535,27 @@ describe('DPoP-bound sessions', () => {
     });
     expect(direct.statusCode).toBe(400);
     expect(direct.json().error).toBe('invalid_dpop_proof');
+  });
+
+  it('a confidential client’s session is not bound (RFC 9449 §5): its own authentication constrains it', async () => {
+    const secret = (await createClient(t.store, { id: 'backend', type: 'confidential' }, t.clock())).secret!;
+    const basic = `Basic ${Buffer.from(`backend:${encodeURIComponent(secret)}`).toString('base64')}`;
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/auth/login',
+      headers: { authorization: basic, dpop: proof('/auth/login') },
+      payload: credentials,
+    });
+    expect(res.statusCode).toBe(200);
+    const { refresh_token, session_id } = res.json();
+    expect((await t.store.findSession(session_id))?.dpopJkt).toBeUndefined();
+    const token = await t.app.inject({
+      method: 'POST',
+      url: '/oauth/token',
+      headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: `grant_type=refresh_token&refresh_token=${encodeURIComponent(refresh_token)}`,
+    });
+    expect(token.statusCode).toBe(200);
   });
 
   it('the metadata lists the DPoP algorithms', async () => {
