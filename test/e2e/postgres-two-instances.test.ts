@@ -102,8 +102,10 @@ describe.runIf(postgresUp)('two server processes on one PostgreSQL database', ()
     expect(tables.rows.map((r: { table_name: string }) => r.table_name)).toEqual([
       'baton_migrations',
       'clients',
+      'dpop_proofs',
       'refresh_tokens',
       'security_events',
+      'server_secrets',
       'sessions',
       'signing_keys',
       'trusted_devices',

@@ -57,6 +57,8 @@ const SINGLE_HEADERS = new Set([
   'origin',
   'sec-fetch-site',
   'x-baton-csrf',
+  // RFC 9449 §4.3: a request carries at most one proof.
+  'dpop',
 ]);
 
 /** The first of {@link SINGLE_HEADERS} that a request repeats, or undefined. */

@@ -96,4 +96,21 @@ export const postgresMigrations: readonly Migration[] = [
       CREATE INDEX trusted_devices_user_id ON trusted_devices (user_id);
     `,
   },
+  {
+    version: 3,
+    name: 'dpop binding',
+    up: `
+      ALTER TABLE sessions ADD COLUMN dpop_jkt TEXT;
+      CREATE TABLE server_secrets (
+        name TEXT PRIMARY KEY,
+        secret TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      );
+      CREATE TABLE dpop_proofs (
+        jti_hash TEXT PRIMARY KEY,
+        expires_at BIGINT NOT NULL
+      );
+      CREATE INDEX dpop_proofs_expires_at ON dpop_proofs (expires_at);
+    `,
+  },
 ];
