@@ -13,14 +13,11 @@
 // main-thread (event-loop) time each call costs, from performance.eventLoopUtilization().
 // It prints medians over the rounds and, per round, ratios between variants measured
 // back to back; absolute times depend on the machine, the ratios are the result.
-import { createPublicKey, verify as nodeVerify } from 'node:crypto';
 import { createServer } from 'node:http';
 import { cpus, type as osType, release, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import * as jose from 'jose';
-import { createVerifier } from '../../packages/verify/dist/index.js';
-import { isLowS } from '../../packages/verify/dist/jws.js';
+import { verifyFixture } from './fixture.mjs';
 
 const { values } = parseArgs({
   options: { ops: { type: 'string', default: '4000' }, rounds: { type: 'string', default: '5' } },
@@ -28,70 +25,6 @@ const { values } = parseArgs({
 const OPS = Number(values.ops);
 const ROUNDS = Number(values.rounds);
 const CONCURRENCY = [1, 64];
-
-async function fixture(alg) {
-  const { publicKey, privateKey } = await jose.generateKeyPair(alg, { extractable: true });
-  const jwk = { ...(await jose.exportJWK(publicKey)), kid: `bench-${alg}`, alg, use: 'sig' };
-  const server = createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ keys: [jwk] }));
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const issuer = `http://127.0.0.1:${server.address().port}`;
-  const now = Math.floor(Date.now() / 1000);
-  // A Baton-shaped access token (RFC 9068 claims as the server issues them). Baton signs
-  // ES256 in low-s form and the verifier refuses high-s: re-sign until the signature is low-s.
-  let token;
-  do {
-    token = await new jose.SignJWT({
-      sid: 'ses_dsSC-fofU6YqqZaU4V7s0g',
-      client_id: 'app',
-      jti: '5Z59povNGszBaV2_Ok_nAw',
-    })
-      .setProtectedHeader({ alg, typ: 'at+jwt', kid: jwk.kid })
-      .setIssuer(issuer)
-      .setSubject('usr_M2lfTXBRDrW_wc67-gHhWQ')
-      .setAudience(issuer)
-      .setIssuedAt(now)
-      .setExpirationTime(now + 3600)
-      .sign(privateKey);
-  } while (alg === 'ES256' && !isLowS(Buffer.from(token.split('.')[2], 'base64url')));
-  const verifier = createVerifier({
-    issuer,
-    audience: issuer,
-    jwksUri: `${issuer}/jwks`,
-    algorithms: [alg],
-    jwksCacheMaxAge: 86_400,
-  });
-  const keyObject = createPublicKey({ key: jwk, format: 'jwk' });
-  const [h, p, s] = token.split('.');
-  const hash = alg === 'ES256' ? 'sha256' : null;
-  const nodeKey = alg === 'ES256' ? { key: keyObject, dsaEncoding: 'ieee-p1363' } : keyObject;
-  // Each variant does the same work per call: decode the signature, verify over header.payload.
-  const variants = {
-    package: () => verifier.verify(token),
-    jose: () => jose.compactVerify(token, publicKey, { algorithms: [alg] }),
-    'node-sync': async () => {
-      if (!nodeVerify(hash, Buffer.from(`${h}.${p}`), nodeKey, Buffer.from(s, 'base64url')))
-        throw new Error('bad');
-    },
-    'node-cb': () =>
-      new Promise((resolve, reject) =>
-        nodeVerify(hash, Buffer.from(`${h}.${p}`), nodeKey, Buffer.from(s, 'base64url'), (err, ok) =>
-          err || !ok ? reject(err ?? new Error('bad')) : resolve(),
-        ),
-      ),
-  };
-  // Warm-up doubles as a correctness check: every variant must accept the token.
-  for (const fn of Object.values(variants)) for (let i = 0; i < 200; i++) await fn();
-  return {
-    variants,
-    close: () => {
-      server.closeAllConnections();
-      return new Promise((r) => server.close(r));
-    },
-  };
-}
 
 async function measure(fn, concurrency) {
   const elu0 = performance.eventLoopUtilization();
@@ -145,7 +78,7 @@ console.log(`- ${OPS} calls per measurement, ${ROUNDS} rounds, variants interlea
 }
 
 for (const alg of ['ES256', 'EdDSA']) {
-  const { variants, close } = await fixture(alg);
+  const { variants, close } = await verifyFixture(alg);
   for (const concurrency of CONCURRENCY) {
     const samples = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
     for (let r = 0; r < ROUNDS; r++) {

@@ -1,0 +1,222 @@
+#!/usr/bin/env node
+// `npm run bench`: Baton's refresh rotation against its baselines and peers, plus logins,
+// verifications and memory. Writes bench/RESULTS.md and bench/results/rotations.svg.
+//
+//   npm run bench                      full run: 3 reps × 10 s × c=1,16,64,256, then the extras
+//   npm run bench -- --quick           smoke run: 1 rep × 3 s × c=1,16, short extras
+//   npm run bench -- rotations|logins|verify|memory   one part only
+//   options: --reps N --duration S --warmup S --levels 1,16 --targets key,key --rss-duration S
+//            --sessions N (memory figure) --no-write (print, do not write the files)
+//
+// Needs the built server (`npm run build`) and PostgreSQL at BENCH_POSTGRES_URL
+// (default postgres://postgres@127.0.0.1:5432/test) for the baton-postgres target.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { checkBaton, checkScript, checkSeedAsWritten } from './lib/checks.mjs';
+import { measureLogins, measureMemory, measureRssOverTime, measureVerify } from './lib/extras.mjs';
+import { killAll, spawnNode, stop, waitForLine } from './lib/processes.mjs';
+import { machine, markdown, summarize, svgChart } from './lib/report.mjs';
+import { BATON_CLI, TARGETS } from './lib/targets.mjs';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    quick: { type: 'boolean', default: false },
+    reps: { type: 'string' },
+    duration: { type: 'string' },
+    warmup: { type: 'string' },
+    levels: { type: 'string' },
+    targets: { type: 'string' },
+    'rss-duration': { type: 'string' },
+    sessions: { type: 'string' },
+    note: { type: 'string' },
+    'no-write': { type: 'boolean', default: false },
+  },
+});
+const PARTS = ['rotations', 'logins', 'verify', 'memory'];
+const part = positionals[0];
+if (part !== undefined && !PARTS.includes(part)) {
+  console.error(`Unknown part "${part}": one of ${PARTS.join(', ')}`);
+  process.exit(2);
+}
+const num = (v, d) => {
+  if (v === undefined) return d;
+  const n = Number(v);
+  if (!(n > 0) || !Number.isFinite(n)) {
+    console.error(`Expected a positive number, got "${v}"`);
+    process.exit(2);
+  }
+  return n;
+};
+const quick = values.quick;
+const opts = {
+  reps: Math.round(num(values.reps, quick ? 1 : 3)),
+  durationMs: num(values.duration, quick ? 3 : 10) * 1000,
+  warmupMs: num(values.warmup, quick ? 1 : 2) * 1000,
+  levels: (values.levels ?? (quick ? '1,16' : '1,16,64,256')).split(',').map((x) => Math.round(num(x))),
+  // A 5-minute RSS run on its own (`memory`); inside the full run 60 s keeps it well under 30 min.
+  rssSeconds: num(values['rss-duration'], quick ? 20 : part === 'memory' ? 300 : 60),
+  sessions: Math.round(num(values.sessions, quick ? 10_000 : 100_000)),
+  extrasSeconds: quick ? 2 : 5,
+  note: values.note,
+  loadSamples: [],
+};
+const keys = values.targets?.split(',');
+const targets = keys ? TARGETS.filter((t) => keys.includes(t.key)) : TARGETS;
+if (keys && targets.length !== keys.length) {
+  console.error(`Unknown target in "${values.targets}": ${TARGETS.map((t) => t.key).join(', ')}`);
+  process.exit(2);
+}
+if (!existsSync(BATON_CLI)) {
+  console.error(`${BATON_CLI} is missing: run \`npm run build\` first`);
+  process.exit(2);
+}
+
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    killAll();
+    process.exit(130);
+  });
+}
+process.on('exit', killAll);
+
+const log = (...a) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...a);
+
+/** One target, one repetition: fresh server, the load generator on core 1, every level. */
+async function runTarget(target, rep) {
+  const n = Math.max(...opts.levels);
+  opts.loadSamples.push(loadavg()[0]);
+  const server = await target.start({ sessions: n });
+  try {
+    const worker = spawnNode([fileURLToPath(new URL('./lib/load-worker.mjs', import.meta.url))], {
+      core: 1,
+      stdin: 'pipe',
+    });
+    worker.child.stdin.end(
+      JSON.stringify({
+        protocol: target.protocol,
+        url: server.url,
+        levels: opts.levels,
+        warmupMs: opts.warmupMs,
+        durationMs: opts.durationMs,
+        serverPid: server.pid,
+        tokens: server.tokens,
+        tag: `r${rep}`,
+      }),
+    );
+    const perLevel = opts.warmupMs + opts.durationMs + 30_000;
+    const m = await waitForLine(worker, /^\{"done":true\}\n/m, 300_000 + opts.levels.length * perLevel);
+    await stop(worker);
+    const out = worker.output();
+    const rows = out
+      .split('\n')
+      .filter((l) => l.startsWith('{"c"'))
+      .map((l) => ({ ...JSON.parse(l), target: target.key, rep }));
+    if (!m) throw new Error(out);
+    return rows;
+  } finally {
+    await server.stop();
+  }
+}
+
+async function checks() {
+  const out = {};
+  const by = (key) => targets.find((t) => t.key === key);
+  const run = async (name, fn) => {
+    try {
+      out[name] = await fn();
+    } catch (err) {
+      out[name] = { error: String(err?.message ?? err).split('\n')[0] };
+    }
+    log('check', name, JSON.stringify(out[name]));
+  };
+  for (const t of targets.filter((x) => x.baton))
+    await run(t.name, () => checkBaton(t.key === 'baton-postgres' ? 'postgres' : 'sqlite', t.protocol));
+  if (by('seed-fixed')) await run(by('seed-fixed').name, () => checkScript(by('seed-fixed'), {}));
+  if (by('floor')) await run(by('floor').name, () => checkScript(by('floor'), { REUSE_GRACE_MS: '1000' }));
+  if (by('oidc-provider')) await run(by('oidc-provider').name, () => checkScript(by('oidc-provider'), {}));
+  if (by('seed-as-written')) await run('seed as written', () => checkSeedAsWritten(by('seed-as-written')));
+  return out;
+}
+
+const started = new Date().toISOString();
+const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+const samples = [];
+let checkResults = {};
+const extras = {};
+try {
+  if (part === undefined || part === 'rotations') {
+    for (let rep = 1; rep <= opts.reps; rep++) {
+      for (const target of targets) {
+        log(`rep ${rep}/${opts.reps}: ${target.name}`);
+        const rows = await runTarget(target, rep);
+        for (const r of rows)
+          log(
+            `  c=${r.c} rot/s=${r.rotPerS.toFixed(0)} ok/s=${r.okPerS.toFixed(0)} p99=${r.p99?.toFixed(2)} ms errors=${r.errors} cpu=${r.cpuUsPerReq?.toFixed(0)} µs/req`,
+          );
+        samples.push(...rows);
+      }
+    }
+    checkResults = await checks();
+  }
+  if (part === undefined || part === 'logins') {
+    log('logins');
+    extras.logins = await measureLogins({ seconds: opts.extrasSeconds });
+    log(JSON.stringify(extras.logins));
+  }
+  if (part === undefined || part === 'verify') {
+    log('verify');
+    extras.verify = await measureVerify({ seconds: opts.extrasSeconds });
+    log(JSON.stringify(extras.verify));
+  }
+  if (part === undefined || part === 'memory') {
+    log(`memory: ${opts.sessions} sessions`);
+    extras.memory = await measureMemory({ sessions: opts.sessions });
+    log(JSON.stringify(extras.memory));
+    log(`memory: RSS over ${opts.rssSeconds} s`);
+    extras.rss = await measureRssOverTime({ seconds: opts.rssSeconds });
+    log(JSON.stringify(extras.rss));
+  }
+} catch (err) {
+  log('failed:', err?.stack ?? err);
+  killAll();
+  process.exitCode = 1;
+}
+
+const chart = !quick && part === undefined && samples.length > 0;
+const info = machine(ROOT);
+const summary = summarize(samples, targets, opts.levels);
+const md = markdown({
+  info,
+  command,
+  started,
+  finished: new Date().toISOString(),
+  opts,
+  targets,
+  levels: opts.levels,
+  summary,
+  samples,
+  checks: checkResults,
+  extras,
+  chart,
+});
+// The full run writes RESULTS.md and the chart; a single part writes results/<part>.md and a
+// --quick smoke run results/quick.md (not committed), so neither overwrites the full results.
+const mdFile = quick ? './results/quick.md' : part === undefined ? './RESULTS.md' : `./results/${part}.md`;
+if (values['no-write'] || process.exitCode) {
+  console.log(md);
+} else {
+  mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+  writeFileSync(new URL(mdFile, import.meta.url), md);
+  if (chart) {
+    writeFileSync(
+      new URL('./results/rotations.svg', import.meta.url),
+      svgChart(summary, targets, opts.levels),
+    );
+  }
+  log(`wrote bench/${mdFile.slice(2)}${chart ? ' and bench/results/rotations.svg' : ''}`);
+}
+killAll();
