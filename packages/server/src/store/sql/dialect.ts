@@ -23,6 +23,13 @@ export interface Statement {
   params: unknown[];
   /** Several parameterless statements in one text (a migration step). */
   script?: boolean;
+  /**
+   * Keep it prepared on each connection (pg: a named statement), for the hot
+   * path. Only for statements that list their result columns: a migration
+   * adding a column must not change a prepared statement's result type
+   * (PostgreSQL refuses to run it then). SQLite keeps every statement prepared.
+   */
+  prepared?: boolean;
 }
 
 /** What the driver returned: the rows (SELECT, or RETURNING) and how many rows were changed. */
@@ -66,6 +73,12 @@ export interface SqlDialect {
    * holds the whole database (SQLite's IMMEDIATE transactions).
    */
   readonly lockRows: string;
+  /**
+   * Whether `WITH … AS (UPDATE … RETURNING …)` works (PostgreSQL): then a
+   * multi-table write can be one statement, one round trip, atomic without
+   * a transaction. SQLite's CTEs can only read.
+   */
+  readonly writableCte: boolean;
   /** Runs a unit of work outside a transaction: each statement commits on its own. */
   run<T>(work: () => Work<T>): Promise<T>;
   /**

@@ -35,3 +35,8 @@ export function sqlTag(dialect: Pick<SqlDialect, 'placeholder'>): SqlTag {
 export function script(text: string): Statement {
   return { text, params: [], script: true };
 }
+
+/** Marks a statement to be kept prepared (see {@link Statement.prepared}). */
+export function prepared(statement: Statement): Statement {
+  return { ...statement, prepared: true };
+}

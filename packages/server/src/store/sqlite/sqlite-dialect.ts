@@ -67,7 +67,9 @@ export function createSqliteDialect(options: SqliteDialectOptions): SqlDialect {
     }
     return { rows: [], changes: prepared.run(...s.params).changes };
   };
-  const inImmediate = <T>(fn: () => T): T => db.transaction(fn).immediate();
+  // One transaction wrapper, built once: better-sqlite3 compiles a new one on every `transaction()` call.
+  const immediate = db.transaction((fn: () => unknown) => fn()).immediate;
+  const inImmediate = <T>(fn: () => T): T => immediate(fn) as T;
 
   const dialect: SqlDialect = {
     name: 'sqlite',
@@ -77,6 +79,7 @@ export function createSqliteDialect(options: SqliteDialectOptions): SqlDialect {
     bytewise: '',
     // BEGIN IMMEDIATE holds the database's one write lock until COMMIT.
     lockRows: '',
+    writableCte: false,
     async run(work) {
       return driveSync(work(), execute);
     },
