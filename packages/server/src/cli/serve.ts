@@ -10,7 +10,10 @@ import { flagsToEnv, loadServeConfig } from './config.js';
 export async function serve(args: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
   const config = loadServeConfig({ ...env, ...flagsToEnv(args) });
   for (const w of config.warnings) process.stderr.write(`baton: warning: ${w}\n`);
-  const store = await openStore(config.databaseUrl);
+  const store = await openStore(
+    config.databaseUrl,
+    config.pgPoolSize === undefined ? {} : { pgPoolSize: config.pgPoolSize },
+  );
   await store.migrate();
   const redis = config.redisUrl
     ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false })
