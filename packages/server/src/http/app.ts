@@ -179,7 +179,8 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   });
 
   registerBodyParsers(app, opts.bodyLimit);
-  await app.register(cookie);
+  // No parse hook: routes that read a cookie parse the header when they do (`requestCookie`).
+  await app.register(cookie, { hook: false });
 
   const routes: { methods: string[]; re: RegExp }[] = [];
   app.addHook('onRoute', (route) => {

@@ -9,6 +9,7 @@ import {
   clearRefreshCookie,
   DEVICE_COOKIE,
   REFRESH_COOKIE,
+  requestCookie,
   setDeviceCookie,
   setRefreshCookie,
 } from '../cookies.js';
@@ -32,7 +33,7 @@ const sessionJson = (s: SessionRecord, currentId: string) => ({
 });
 
 function cookieToken(request: FastifyRequest): string | undefined {
-  const value = request.cookies[REFRESH_COOKIE];
+  const value = requestCookie(request, REFRESH_COOKIE);
   return value === undefined || value === '' ? undefined : value;
 }
 
@@ -118,7 +119,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
         ...(client !== undefined ? { client } : {}),
         ...(body.client_id !== undefined ? { clientId: body.client_id } : {}),
         ...(body.scope !== undefined ? { scope: body.scope } : {}),
-        deviceToken: body.device_token ?? request.cookies[DEVICE_COOKIE],
+        deviceToken: body.device_token ?? requestCookie(request, DEVICE_COOKIE),
         userAgent: request.headers['user-agent'] ?? null,
         ip: request.ip,
       });
