@@ -11,7 +11,8 @@ import type { Row } from '../rows.js';
  * Units of work are generators that yield statements and receive their
  * results. That lets one body run two ways: better-sqlite3 is synchronous,
  * so the SQLite adapter drives a unit to its end inside one synchronous
- * `BEGIN IMMEDIATE` transaction (nothing else can interleave on the thread,
+ * `BEGIN IMMEDIATE` transaction (shared with the other units of the same
+ * event-loop turn, each in its own savepoint) (nothing else can interleave on the thread,
  * not even another connection to the same file in this process); `pg` is
  * asynchronous, so the PostgreSQL adapter awaits each statement on one
  * pooled client between BEGIN and COMMIT.
