@@ -3,7 +3,14 @@ import { DEVICE_TTL_MS } from '../../core/device-token.js';
 import { BatonError } from '../../core/errors.js';
 import type { SessionRecord } from '../../store/store.js';
 import { readClientCredentials } from '../client-auth.js';
-import { bearerToken, NO_STORE, type RouteContext, requireAccessToken, tokenResponse } from '../context.js';
+import {
+  bearerToken,
+  NO_STORE,
+  type RouteContext,
+  requireAccessToken,
+  TOKEN_RESPONSE_SCHEMA,
+  tokenResponse,
+} from '../context.js';
 import {
   assertCsrfProof,
   clearRefreshCookie,
@@ -137,7 +144,10 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
     '/auth/refresh',
     {
       config,
-      schema: { body: { type: 'object', properties: { refresh_token: { type: 'string', maxLength: 200 } } } },
+      schema: {
+        body: { type: 'object', properties: { refresh_token: { type: 'string', maxLength: 200 } } },
+        response: { 200: TOKEN_RESPONSE_SCHEMA },
+      },
     },
     async (request, reply) => {
       reply.headers(NO_STORE);
