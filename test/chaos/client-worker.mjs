@@ -4,6 +4,7 @@
 // session in different workers share nothing in memory: they coordinate the
 // way separate processes do, through the session's file storage and its file
 // lock (Node 20 has no Web Locks) and the BroadcastChannel between threads.
+import { inspect } from 'node:util';
 import { parentPort, workerData } from 'node:worker_threads';
 import { seededRandom } from './rng.mjs';
 
@@ -28,7 +29,20 @@ const stats = {
   signedOut: [],
   /** When calls failed after retries (epoch ms), to tell the kill windows from the rest. */
   failedAt: /** @type {number[]} */ ([]),
+  /** Unhandled promise rejections (the first few, inspected) and how many there were. */
+  unhandled: /** @type {string[]} */ ([]),
+  unhandledCount: 0,
 };
+// A rejection nobody handles would crash a real Node app (Node's default): it is a finding, kept and reported.
+process.on('unhandledRejection', (reason) => {
+  if (stats.unhandled.length < 5) stats.unhandled.push(inspect(reason, { depth: 2, breakLength: 200 }));
+  stats.unhandledCount++;
+});
+process.on('uncaughtException', (error) => {
+  if (stats.unhandled.length < 5)
+    stats.unhandled.push(`uncaught: ${inspect(error, { depth: 2, breakLength: 200 })}`);
+  stats.unhandledCount++;
+});
 const bump = (map, key) => {
   map[key] = (map[key] ?? 0) + 1;
 };

@@ -2,6 +2,7 @@
 // client instance in every worker thread (so several instances per session in
 // separate realms, sharing one file storage and its lock).
 import { join } from 'node:path';
+import { inspect } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { DIST } from './cluster.mjs';
 import { deriveSeed, seededRandom } from './rng.mjs';
@@ -58,7 +59,14 @@ export async function startPopulation(opts) {
       if (waiter) waiter(msg);
       else queue.push(msg);
     });
-    worker.on('error', (error) => console.error(`worker ${w} crashed: ${error.stack ?? error}`));
+    const crash = (why) => {
+      // Whoever waits for this worker gets the crash instead of waiting forever.
+      const msg = { type: 'error', message: why };
+      for (const waiter of waiters.splice(0)) waiter(msg);
+      queue.push(msg);
+    };
+    worker.on('error', (error) => crash(`crashed: ${inspect(error, { depth: 3 })}`));
+    worker.on('exit', (code) => crash(`exited with ${code}`));
     workers.push(worker);
     inbox.push({
       next: () =>
@@ -103,6 +111,8 @@ export async function startPopulation(opts) {
         refreshedLocal: 0,
         signedOut: [],
         failedAt: [],
+        unhandled: [],
+        unhandledCount: 0,
       };
       for (const { stats } of all) {
         merged.calls += stats.calls;
@@ -111,6 +121,8 @@ export async function startPopulation(opts) {
         merged.refreshedLocal += stats.refreshedLocal;
         merged.signedOut.push(...stats.signedOut);
         merged.failedAt.push(...stats.failedAt);
+        merged.unhandled.push(...stats.unhandled);
+        merged.unhandledCount += stats.unhandledCount;
         for (const [k, v] of Object.entries(stats.failed)) merged.failed[k] = (merged.failed[k] ?? 0) + v;
         for (const [k, v] of Object.entries(stats.refreshFailed))
           merged.refreshFailed[k] = (merged.refreshFailed[k] ?? 0) + v;

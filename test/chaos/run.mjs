@@ -2,7 +2,7 @@
 // `npm run chaos`: Baton's promise under faults. Nobody is signed out by
 // accident, calls keep working, and a stolen refresh token is still caught.
 //
-//   npm run chaos                          full run (about 8 min): both databases, every scenario
+//   npm run chaos                          full run (about 6 min): both databases, every scenario
 //   npm run chaos -- --quick               the shortened CI run (about 2 min)
 //   options: --duration S (per environment) --seed N --db sqlite|postgres|both
 //            --only name,name --sessions N --require-all (a scenario that cannot run is a miss)
@@ -50,8 +50,8 @@ const quick = values.quick;
 const seed = Math.floor(
   number(values.seed, Math.floor(Math.random() * 2 ** 31), { min: 0, max: 2 ** 32 - 1 }),
 );
-const clusterMs = number(values.duration, quick ? 35 : 150, { min: 10 }) * 1000;
-const browserMs = values.duration ? clusterMs : (quick ? 25 : 90) * 1000;
+const clusterMs = number(values.duration, quick ? 35 : 120, { min: 10 }) * 1000;
+const browserMs = values.duration ? clusterMs : (quick ? 25 : 75) * 1000;
 const sessions = Math.round(number(values.sessions, 30, { min: 2, max: 200 }));
 const rates = {
   reset: number(values['rate-reset'], 0.02, { max: 1 }),

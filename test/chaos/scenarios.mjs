@@ -60,12 +60,17 @@ async function startUnboundPopulation(env) {
         `calls ${stats.calls}, first attempt failed ${stats.firstAttemptFailed}, failed after retries ${failed} ${JSON.stringify(stats.failed)}; of those, while an instance was down: ${during('pass')} with errors passed through, ${during('skip')} with it skipped`,
         `client refreshFailed events by code ${JSON.stringify(stats.refreshFailed)}; refreshes through the balancer by status ${JSON.stringify(env.balancer.stats.refreshStatus)}`,
       ];
+      if (stats.unhandledCount > 0)
+        notes.push(
+          `${stats.unhandledCount} unhandled rejection(s) in the clients' realms: ${stats.unhandled.join(' | ')}`,
+        );
       if (signedOutSessions.size > 0)
         notes.push(
           `signed out: sessions ${[...signedOutSessions].join(', ')} (${spurious.map((e) => e.reason).join(', ')})`,
         );
       return {
         shared: true,
+        unhandled: stats.unhandledCount,
         signOuts: signedOutSessions.size,
         calls: stats.calls,
         failed,
