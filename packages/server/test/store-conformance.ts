@@ -90,6 +90,28 @@ export function storeConformance(name: string, factory: ConformanceFactory): voi
       expect(await store.migrate()).toBe(0);
     });
 
+    it('inspects without migrating: pending steps are counted, not applied; the database clock where it has one', async () => {
+      const migrated = await store.inspect();
+      expect(migrated.migrationsPending).toBe(0);
+      expect(migrated.migrationsApplied).toBeGreaterThan(0);
+      // Forget the newest step, as a database one release behind would be.
+      await factory.rawSql(
+        'DELETE FROM baton_migrations WHERE version = (SELECT MAX(version) FROM baton_migrations)',
+      );
+      const behind = await store.inspect();
+      expect(behind).toMatchObject({
+        migrationsApplied: migrated.migrationsApplied - 1,
+        migrationsPending: 1,
+      });
+      // Inspecting applied nothing: still one behind.
+      expect((await store.inspect()).migrationsPending).toBe(1);
+      if (store.dialect === 'sqlite') expect(behind.databaseTime).toBeNull();
+      else {
+        // Same machine, so the clocks agree to well within a minute.
+        expect(Math.abs(behind.databaseTime! - Date.now())).toBeLessThan(60_000);
+      }
+    });
+
     it('creates users and refuses a duplicate email with email_taken', async () => {
       await store.createUser({ id: 'usr_1', email: 'x@example.com', passwordHash: 'h1', createdAt: T0 });
       await expect(

@@ -77,13 +77,26 @@ export function writeJson(out: Output, value: unknown): void {
 /** Where a command writes its output: stdout in the CLI, a buffer in tests. */
 export type Output = (text: string) => void;
 
+/** How an admin command opens the database. */
+export interface OpenOptions {
+  /**
+   * Apply pending migrations first (default). `baton doctor` opens the
+   * database as it is: it reports pending migrations, it never applies them.
+   */
+  migrate?: boolean;
+}
+
 /**
  * Runs an admin command against the configured database: opens it, applies
  * pending migrations (an admin command on an older schema must not fail
- * half-way), runs `fn`, and closes the store whatever happens.
+ * half-way) unless told not to, runs `fn`, and closes the store whatever happens.
  */
-export async function withStore<T>(databaseUrl: string, fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = await openConfiguredStore(databaseUrl, true);
+export async function withStore<T>(
+  databaseUrl: string,
+  fn: (store: Store) => Promise<T>,
+  options: OpenOptions = {},
+): Promise<T> {
+  const store = await openConfiguredStore(databaseUrl, options.migrate ?? true);
   try {
     return await fn(store);
   } finally {
@@ -102,22 +115,26 @@ export function withService<T>(
   now: Clock,
   fn: (service: TokenService) => Promise<T>,
   onEvent?: (event: TokenServiceEvent) => void,
+  options: OpenOptions = {},
 ): Promise<T> {
   const s = config.server;
-  return withStore(config.databaseUrl, (store) =>
-    fn(
-      createTokenService({
-        store,
-        issuer: s.issuer,
-        ...(s.accessTtl !== undefined ? { accessTtl: s.accessTtl } : {}),
-        ...(s.refreshIdleTtl !== undefined ? { refreshIdleTtl: s.refreshIdleTtl } : {}),
-        ...(s.sessionMaxTtl !== undefined ? { sessionMaxTtl: s.sessionMaxTtl } : {}),
-        ...(s.reuseGrace !== undefined ? { reuseGrace: s.reuseGrace } : {}),
-        ...(s.signingAlg !== undefined ? { signingAlg: s.signingAlg } : {}),
-        now,
-        ...(onEvent ? { onEvent } : {}),
-      }),
-    ),
+  return withStore(
+    config.databaseUrl,
+    (store) =>
+      fn(
+        createTokenService({
+          store,
+          issuer: s.issuer,
+          ...(s.accessTtl !== undefined ? { accessTtl: s.accessTtl } : {}),
+          ...(s.refreshIdleTtl !== undefined ? { refreshIdleTtl: s.refreshIdleTtl } : {}),
+          ...(s.sessionMaxTtl !== undefined ? { sessionMaxTtl: s.sessionMaxTtl } : {}),
+          ...(s.reuseGrace !== undefined ? { reuseGrace: s.reuseGrace } : {}),
+          ...(s.signingAlg !== undefined ? { signingAlg: s.signingAlg } : {}),
+          now,
+          ...(onEvent ? { onEvent } : {}),
+        }),
+      ),
+    options,
   );
 }
 

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { clients } from './clients.js';
 import { ConfigError } from './config.js';
+import { doctor } from './doctor.js';
 import { keys } from './keys.js';
 import { migrate } from './migrate.js';
 import { serve } from './serve.js';
@@ -14,6 +15,7 @@ const USAGE = `Usage: baton <command> [--flag value ...]
 Commands:
   serve     run the token service (flags mirror BATON_* variables: --port, --database-url, --access-ttl ...)
   migrate   apply pending database migrations
+  doctor    check the configuration, database, Redis, keys and clock (baton doctor --help)
   clients   create|list|delete OAuth clients (baton clients --help)
   keys      list|rotate|retire signing keys (baton keys --help)
   users     list|disable|enable accounts (baton users --help)
@@ -37,6 +39,7 @@ function version(): string {
 const commands: Record<string, (args: readonly string[], env: NodeJS.ProcessEnv) => Promise<void>> = {
   serve,
   migrate,
+  doctor,
   clients,
   keys,
   users,

@@ -1,4 +1,4 @@
-import type { Store } from '../store/store.js';
+import type { Store, StoreInspection } from '../store/store.js';
 import { type AccessTokens, createAccessTokens } from './access-tokens.js';
 import { type Accounts, createAccounts, DEFAULT_CLIENT_ID } from './accounts.js';
 import { type ClientRegistry, createClientRegistry } from './client-registry.js';
@@ -83,6 +83,8 @@ export interface TokenService extends Accounts, Sessions, Omit<AccessTokens, 'is
   findTrustedDevice: Devices['findTrustedDevice'];
   /** Readiness: pings the store; `temporarily_unavailable` when it does not answer. Returns its dialect. */
   checkStore(): Promise<{ dialect: string }>;
+  /** `baton doctor`: the database's migrations (pending ones are counted, not applied) and its clock. */
+  inspectStore(): Promise<StoreInspection>;
 }
 
 const DEFAULTS: LifetimeConfig = {
@@ -167,6 +169,8 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
         { ifMissing: true },
       );
     },
+
+    inspectStore: () => store.inspect(),
 
     async checkStore() {
       try {

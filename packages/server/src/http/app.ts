@@ -8,6 +8,7 @@ import type { RouteContext } from './context.js';
 import { renderError } from './error-catalogue.js';
 import { sendError } from './errors.js';
 import { createMetrics } from './metrics.js';
+import { registerOpenApi } from './openapi.js';
 import { resolveServerOptions, type ServerOptions } from './options.js';
 import { createLimits, watchRedis } from './rate-limits.js';
 import { registerAuthRoutes } from './routes/auth.js';
@@ -21,6 +22,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** The token service behind the routes (for the CLI and tests). */
     baton: TokenService;
+    /** Every route the app registered, HEAD included (what `/openapi.json` must describe). */
+    batonRoutes: readonly { readonly method: string; readonly url: string }[];
   }
 }
 
@@ -192,9 +195,17 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   await app.register(cookie, { hook: false });
 
   const routes: { methods: string[]; re: RegExp }[] = [];
+  const registered: { method: string; url: string }[] = [];
+  app.decorate('batonRoutes', registered);
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     routes.push({ methods, re: patternToRegExp(route.url) });
+    for (const method of methods) registered.push({ method, url: route.url });
+  });
+  // Before the routes: the document is generated from them as they are registered.
+  await registerOpenApi(app, {
+    issuer: opts.issuer,
+    limited: (url) => LIMITED_PREFIXES.some((p) => url.startsWith(p)),
   });
 
   app.addHook('onRequest', async (request, reply) => {

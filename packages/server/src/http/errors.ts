@@ -13,6 +13,13 @@ const FASTIFY_CODES: Record<string, [BatonErrorCode, string]> = {
   FST_ERR_ASYNC_CONSTRAINT: ['invalid_request', 'The request is malformed'],
 };
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The contract the route's errors follow (see {@link RouteErrorConfig}). */
+    surface?: ErrorSurface;
+  }
+}
+
 /** What a route declares in its Fastify `config` for the error handler. */
 export interface RouteErrorConfig {
   /** The contract its errors follow (see {@link ErrorSurface}); default `baton`. */

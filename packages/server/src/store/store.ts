@@ -216,6 +216,16 @@ export interface SessionPage {
   after?: { lastUsedAt: number; id: string };
 }
 
+/** The state of the database, as {@link Store.inspect} finds it. */
+export interface StoreInspection {
+  /** This build's migrations recorded as applied. */
+  migrationsApplied: number;
+  /** This build's migrations not applied yet (`baton migrate` applies them). */
+  migrationsPending: number;
+  /** The database server's clock (ms since the epoch); null where it is this machine's own (SQLite). */
+  databaseTime: number | null;
+}
+
 /**
  * The store. Every method is one atomic unit of work.
  *
@@ -240,6 +250,12 @@ export interface Store {
   migrate(): Promise<number>;
   /** Throws when the database cannot be reached (readiness). */
   ping(): Promise<void>;
+  /**
+   * What `baton doctor` reports about the database, changing nothing: how
+   * many of this build's migrations are applied and pending (none is
+   * applied here), and the database server's clock.
+   */
+  inspect(): Promise<StoreInspection>;
   /** Releases connections. */
   close(): Promise<void>;
 

@@ -23,11 +23,15 @@ import {
 } from '../cookies.js';
 import { dpopInput, dpopNonceHook } from '../dpop-header.js';
 import type { RouteErrorConfig } from '../errors.js';
+import type { RouteDoc } from '../openapi.js';
 import { refuseCrossSiteForms } from '../site-guard.js';
+import { AUTH_DOCS } from './auth-docs.js';
 
 const config: RouteErrorConfig = { surface: 'auth' };
 /** Every state-changing `/auth/*` route: JSON only, no cross-site browser context (CSRF). */
 const guarded = { config, preValidation: refuseCrossSiteForms };
+/** A route's config with its `/openapi.json` entry (documentation only: never validated or serialised). */
+const doc = (openapi: RouteDoc) => ({ config: { ...config, openapi } });
 
 const email = { type: 'string', minLength: 1, maxLength: 320 } as const;
 const password = { type: 'string', maxLength: 4096 } as const;
@@ -107,6 +111,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
     '/auth/register',
     {
       ...guarded,
+      ...doc(AUTH_DOCS.register),
       schema: { body: { type: 'object', required: ['email', 'password'], properties: { email, password } } },
     },
     async (request, reply) => {
@@ -135,6 +140,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
     '/auth/login',
     {
       ...guarded,
+      ...doc(AUTH_DOCS.login),
       onRequest,
       schema: {
         body: {
@@ -190,6 +196,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
     '/auth/refresh',
     {
       ...guarded,
+      ...doc(AUTH_DOCS.refresh),
       onRequest,
       schema: {
         body: { type: 'object', properties: { refresh_token: { type: 'string', maxLength: 200 } } },
@@ -224,6 +231,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
     '/auth/logout',
     {
       ...guarded,
+      ...doc(AUTH_DOCS.logout),
       schema: {
         body: {
           type: 'object',
@@ -264,7 +272,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
     },
   );
 
-  app.post('/auth/logout-all', guarded, async (request, reply) => {
+  app.post('/auth/logout-all', { ...guarded, ...doc(AUTH_DOCS.logoutAll) }, async (request, reply) => {
     const auth = await requireAccessToken(ctx, request);
     await assertSiteOfAccessToken(request, auth.claims.client_id);
     await service.logoutAll(auth.claims.sub);
@@ -275,7 +283,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
   app.get<{ Querystring: { limit?: string; cursor?: string } }>(
     '/auth/sessions',
     {
-      config,
+      ...doc(AUTH_DOCS.sessions),
       schema: {
         querystring: {
           type: 'object',
@@ -305,6 +313,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
     '/auth/sessions/:id',
     {
       ...guarded,
+      ...doc(AUTH_DOCS.revokeSession),
       schema: { params: { type: 'object', properties: { id: { type: 'string', maxLength: 100 } } } },
     },
     async (request, reply) => {
@@ -320,6 +329,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
     '/auth/password',
     {
       ...guarded,
+      ...doc(AUTH_DOCS.password),
       schema: {
         body: {
           type: 'object',
@@ -342,7 +352,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
     },
   );
 
-  app.get('/auth/me', { config }, async (request: FastifyRequest, reply: FastifyReply) => {
+  app.get('/auth/me', doc(AUTH_DOCS.me), async (request: FastifyRequest, reply: FastifyReply) => {
     const auth = await requireAccessToken(ctx, request);
     const user = await service.getUser(auth.claims.sub);
     if (!user) throw new BatonError('invalid_token', 'The user of this token no longer exists');

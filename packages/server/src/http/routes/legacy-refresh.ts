@@ -3,6 +3,7 @@ import { BatonError } from '../../core/errors.js';
 import { NO_STORE, type RouteContext } from '../context.js';
 import { assertSameSiteRequest, requestCookie } from '../cookies.js';
 import type { RouteErrorConfig } from '../errors.js';
+import { LEGACY_TOKENS } from '../openapi-shapes.js';
 
 const config: RouteErrorConfig = { surface: 'legacy' };
 
@@ -22,7 +23,25 @@ export function registerLegacyRefreshRoute(app: FastifyInstance, ctx: RouteConte
   app.post<{ Body: { refreshToken?: string } | undefined }>(
     '/api/v1/users/refresh-token',
     {
-      config,
+      config: {
+        ...config,
+        openapi: {
+          tag: 'legacy',
+          summary: 'Refresh, with the tutorial controller’s contract',
+          description:
+            'The refresh token from the `refreshToken` cookie or body member; both tokens come back in the body and as SameSite=Strict cookies. Same rotation as /auth/refresh; a DPoP-bound session’s token is refused (nothing revoked). Errors carry the controller’s members too.',
+          cookies: { refreshToken: { type: 'string', description: 'The refresh token' } },
+          headers: ['origin'],
+          responses: {
+            200: {
+              description: 'The new tokens',
+              body: LEGACY_TOKENS,
+              headers: { 'cache-control': 'no-store', 'set-cookie': 'accessToken and refreshToken' },
+            },
+          },
+          errors: ['invalid_grant', 'access_denied'],
+        },
+      },
       schema: { body: { type: 'object', properties: { refreshToken: { type: 'string', maxLength: 200 } } } },
     },
     async (request, reply) => {

@@ -6,6 +6,8 @@ import { readClientCredentials } from '../client-auth.js';
 import { NO_STORE, type RouteContext } from '../context.js';
 import { dpopInput, dpopNonceHook } from '../dpop-header.js';
 import type { RouteErrorConfig } from '../errors.js';
+import type { RouteDoc } from '../openapi.js';
+import { OAUTH_DOCS } from './oauth-docs.js';
 
 /** `/oauth/*` follows the RFCs: `invalid_grant` is a 400 here (RFC 6749 §5.2), and there is no 415. */
 const config: RouteErrorConfig = { surface: 'oauth' };
@@ -66,7 +68,7 @@ async function requireClient(
  */
 export function registerOAuthRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { service } = ctx;
-  const routeOptions = { config };
+  const routeOptions = (openapi: RouteDoc) => ({ config: { ...config, openapi } });
 
   /**
    * `POST /oauth/token` with `grant_type=refresh_token`: the same rotation
@@ -76,37 +78,41 @@ export function registerOAuthRoutes(app: FastifyInstance, ctx: RouteContext): vo
    * There is no password grant (RFC 9700 §2.4): users log in at `/auth/login`.
    * @see RFC 6749 §6, §5.1, §5.2
    */
-  app.post('/oauth/token', { ...routeOptions, onRequest: dpopNonceHook(ctx) }, async (request, reply) => {
-    reply.headers(NO_STORE);
-    const p = readParams(request, ['grant_type', 'refresh_token', 'scope', 'client_id', 'client_secret']);
-    if (p.grant_type === undefined) throw invalidRequest('grant_type is required');
-    if (p.grant_type !== 'refresh_token')
-      throw new BatonError('unsupported_grant_type', 'Only grant_type=refresh_token is supported');
-    if (p.refresh_token === undefined) throw invalidRequest('refresh_token is required');
-    const client = await requireClient(ctx, request, p);
-    const tokens = await service.refresh({
-      refreshToken: p.refresh_token,
-      client,
-      ...(p.scope !== undefined ? { scope: p.scope } : {}),
-      userAgent: request.headers['user-agent'] ?? null,
-      ip: request.ip,
-      dpop: dpopInput(request, '/oauth/token'),
-    });
-    return reply.send({
-      access_token: tokens.accessToken,
-      token_type: tokens.tokenType,
-      expires_in: tokens.expiresIn,
-      refresh_token: tokens.refreshToken,
-      ...(tokens.scope ? { scope: tokens.scope } : {}),
-    });
-  });
+  app.post(
+    '/oauth/token',
+    { ...routeOptions(OAUTH_DOCS.token), onRequest: dpopNonceHook(ctx) },
+    async (request, reply) => {
+      reply.headers(NO_STORE);
+      const p = readParams(request, ['grant_type', 'refresh_token', 'scope', 'client_id', 'client_secret']);
+      if (p.grant_type === undefined) throw invalidRequest('grant_type is required');
+      if (p.grant_type !== 'refresh_token')
+        throw new BatonError('unsupported_grant_type', 'Only grant_type=refresh_token is supported');
+      if (p.refresh_token === undefined) throw invalidRequest('refresh_token is required');
+      const client = await requireClient(ctx, request, p);
+      const tokens = await service.refresh({
+        refreshToken: p.refresh_token,
+        client,
+        ...(p.scope !== undefined ? { scope: p.scope } : {}),
+        userAgent: request.headers['user-agent'] ?? null,
+        ip: request.ip,
+        dpop: dpopInput(request, '/oauth/token'),
+      });
+      return reply.send({
+        access_token: tokens.accessToken,
+        token_type: tokens.tokenType,
+        expires_in: tokens.expiresIn,
+        refresh_token: tokens.refreshToken,
+        ...(tokens.scope ? { scope: tokens.scope } : {}),
+      });
+    },
+  );
 
   /**
    * `POST /oauth/revoke`: revoking a refresh or an access token ends its
    * session. 200 with an empty body for unknown or garbage tokens too.
    * @see RFC 7009 §2
    */
-  app.post('/oauth/revoke', routeOptions, async (request, reply) => {
+  app.post('/oauth/revoke', routeOptions(OAUTH_DOCS.revoke), async (request, reply) => {
     reply.headers(NO_STORE);
     const p = readParams(request, ['token', 'token_type_hint', 'client_id', 'client_secret']);
     if (p.token === undefined) throw invalidRequest('token is required');
@@ -121,7 +127,7 @@ export function registerOAuthRoutes(app: FastifyInstance, ctx: RouteContext): vo
    * tokens all answer exactly `{"active": false}`.
    * @see RFC 7662 §2
    */
-  app.post('/oauth/introspect', routeOptions, async (request, reply) => {
+  app.post('/oauth/introspect', routeOptions(OAUTH_DOCS.introspect), async (request, reply) => {
     reply.headers(NO_STORE);
     const p = readParams(request, ['token', 'token_type_hint', 'client_id', 'client_secret']);
     const credentials = readClientCredentials(request.headers.authorization, p);

@@ -4,6 +4,7 @@ import { dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { BatonError } from '../../core/errors.js';
+import type { RouteDoc } from '../openapi.js';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -54,24 +55,53 @@ async function sendFile(reply: FastifyReply, root: string, relative: string): Pr
     .send(body);
 }
 
+/** A demo-page route's `/openapi.json` entry. */
+const page = (summary: string, description: string): { config: { openapi: RouteDoc } } => ({
+  config: {
+    openapi: {
+      tag: 'web',
+      summary,
+      responses: {
+        200: {
+          description,
+          body: { type: 'string' },
+          contentType: 'text/html; charset=utf-8',
+          headers: { 'content-security-policy': 'Only its own scripts, styles and origin' },
+        },
+      },
+      errors: ['not_found'],
+    },
+  },
+});
+
 /** `GET /` (the demo page), `/web/*` (its assets) and `/web/client/*` (the built client SDK). */
 export function registerWebRoutes(app: FastifyInstance): void {
   const client = clientRoot();
-  app.get('/', async (_request, reply) => {
-    try {
-      return await sendFile(reply, WEB_ROOT, 'index.html');
-    } catch {
-      return reply
-        .header('content-type', TYPES['.html']!)
-        .header('content-security-policy', CSP)
-        .send(PLACEHOLDER);
-    }
-  });
-  app.get<{ Params: { '*': string } }>('/web/client/*', async (request, reply) => {
-    if (!client) throw new BatonError('not_found', 'The client SDK is not built');
-    return sendFile(reply, client, request.params['*']);
-  });
-  app.get<{ Params: { '*': string } }>('/web/*', async (request, reply) =>
-    sendFile(reply, WEB_ROOT, request.params['*']),
+  app.get(
+    '/',
+    page('The demo page', 'The demo page (or a placeholder when not built)'),
+    async (_request, reply) => {
+      try {
+        return await sendFile(reply, WEB_ROOT, 'index.html');
+      } catch {
+        return reply
+          .header('content-type', TYPES['.html']!)
+          .header('content-security-policy', CSP)
+          .send(PLACEHOLDER);
+      }
+    },
+  );
+  app.get<{ Params: { '*': string } }>(
+    '/web/client/*',
+    page('The built client SDK, for the demo page', 'A module of @baton/client (JavaScript or a source map)'),
+    async (request, reply) => {
+      if (!client) throw new BatonError('not_found', 'The client SDK is not built');
+      return sendFile(reply, client, request.params['*']);
+    },
+  );
+  app.get<{ Params: { '*': string } }>(
+    '/web/*',
+    page('The demo page’s assets', 'A file of the demo page (script, style, image)'),
+    async (request, reply) => sendFile(reply, WEB_ROOT, request.params['*']),
   );
 }

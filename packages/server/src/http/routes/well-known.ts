@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { JWKS_MAX_AGE_SECONDS } from '../../core/signing-keys.js';
 import type { RouteContext } from '../context.js';
+import { JWKS, SERVER_METADATA } from '../openapi-shapes.js';
 
 /** Both documents change rarely and are public: caches may keep them this long. */
 const PUBLIC_CACHE = `public, max-age=${JWKS_MAX_AGE_SECONDS}`;
@@ -18,9 +19,25 @@ export function registerWellKnownRoutes(app: FastifyInstance, ctx: RouteContext)
    * long before it signs.
    * @see RFC 7517 §5
    */
-  app.get('/.well-known/jwks.json', async (_request, reply) => {
-    return reply.header('cache-control', PUBLIC_CACHE).send(ctx.service.jwks());
-  });
+  const cached = { 'cache-control': PUBLIC_CACHE };
+  app.get(
+    '/.well-known/jwks.json',
+    {
+      config: {
+        openapi: {
+          tag: 'discovery',
+          summary: 'The public signing keys (JWKS)',
+          description:
+            'Includes upcoming keys and retired keys whose tokens may still be valid. A rotated key is published at least the cache lifetime before it signs. @see RFC 7517 §5',
+          responses: { 200: { description: 'The key set', body: JWKS, headers: cached } },
+          errors: [],
+        },
+      },
+    },
+    async (_request, reply) => {
+      return reply.header('cache-control', PUBLIC_CACHE).send(ctx.service.jwks());
+    },
+  );
 
   /**
    * `GET /.well-known/oauth-authorization-server`: what standard OAuth
@@ -31,22 +48,36 @@ export function registerWellKnownRoutes(app: FastifyInstance, ctx: RouteContext)
    * and any other would be false).
    * @see RFC 8414 §2, §3, RFC 9449 §5.1
    */
-  app.get('/.well-known/oauth-authorization-server', async (_request, reply) => {
-    const scopes = await ctx.service.clients.supportedScopes();
-    const withSecret = ['client_secret_basic', 'client_secret_post'];
-    return reply.header('cache-control', PUBLIC_CACHE).send({
-      issuer,
-      token_endpoint: `${base}/oauth/token`,
-      revocation_endpoint: `${base}/oauth/revoke`,
-      introspection_endpoint: `${base}/oauth/introspect`,
-      jwks_uri: `${base}/.well-known/jwks.json`,
-      grant_types_supported: ['refresh_token'],
-      token_endpoint_auth_methods_supported: [...withSecret, 'none'],
-      revocation_endpoint_auth_methods_supported: [...withSecret, 'none'],
-      introspection_endpoint_auth_methods_supported: withSecret,
-      ...(scopes.length > 0 ? { scopes_supported: scopes } : {}),
-      // RFC 9449 §5.1: proofs are accepted (and sessions bound) with these; access tokens stay Bearer.
-      dpop_signing_alg_values_supported: [...ctx.service.dpop.algs],
-    });
-  });
+  app.get(
+    '/.well-known/oauth-authorization-server',
+    {
+      config: {
+        openapi: {
+          tag: 'discovery',
+          summary: 'Authorization-server metadata',
+          description: 'What standard OAuth client libraries discover. @see RFC 8414 §2, §3, RFC 9449 §5.1',
+          responses: { 200: { description: 'The metadata', body: SERVER_METADATA, headers: cached } },
+          errors: [],
+        },
+      },
+    },
+    async (_request, reply) => {
+      const scopes = await ctx.service.clients.supportedScopes();
+      const withSecret = ['client_secret_basic', 'client_secret_post'];
+      return reply.header('cache-control', PUBLIC_CACHE).send({
+        issuer,
+        token_endpoint: `${base}/oauth/token`,
+        revocation_endpoint: `${base}/oauth/revoke`,
+        introspection_endpoint: `${base}/oauth/introspect`,
+        jwks_uri: `${base}/.well-known/jwks.json`,
+        grant_types_supported: ['refresh_token'],
+        token_endpoint_auth_methods_supported: [...withSecret, 'none'],
+        revocation_endpoint_auth_methods_supported: [...withSecret, 'none'],
+        introspection_endpoint_auth_methods_supported: withSecret,
+        ...(scopes.length > 0 ? { scopes_supported: scopes } : {}),
+        // RFC 9449 §5.1: proofs are accepted (and sessions bound) with these; access tokens stay Bearer.
+        dpop_signing_alg_values_supported: [...ctx.service.dpop.algs],
+      });
+    },
+  );
 }

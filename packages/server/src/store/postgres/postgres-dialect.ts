@@ -158,6 +158,16 @@ export function createPostgresDialect({ pool, ownsPool, schema }: PostgresDialec
         return yield* applyMigrations(sql, postgresMigrations);
       });
     },
+    migrations: postgresMigrations,
+    migrationsTableQuery: {
+      text: "SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = $1 AND tablename = 'baton_migrations'",
+      params: [schema],
+    },
+    // clock_timestamp(), not now(): now() is the transaction's start.
+    clockQuery: {
+      text: 'SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now_ms',
+      params: [],
+    },
     async ping() {
       // A pooled connection whose peer vanished (a failover, a dropped route)
       // can leave a query unanswered for minutes; readiness must say "not

@@ -1,3 +1,4 @@
+import type { Migration } from '../migration.js';
 import type { Row } from '../rows.js';
 
 /**
@@ -55,7 +56,8 @@ export type TableName =
   | 'security_events'
   | 'trusted_devices'
   | 'server_secrets'
-  | 'dpop_proofs';
+  | 'dpop_proofs'
+  | 'baton_migrations';
 
 /** What a database adapter gives the shared SQL store. */
 export interface SqlDialect {
@@ -94,6 +96,12 @@ export interface SqlDialect {
   isUniqueViolation(err: unknown, constraint: UniqueConstraint): boolean;
   /** Applies pending numbered migrations; safe to call from several processes at once. */
   migrate(): Promise<number>;
+  /** This dialect's numbered migrations, for counting the pending ones without applying them. */
+  readonly migrations: readonly Migration[];
+  /** Answers a row when the migrations table exists (a fresh database has none). */
+  readonly migrationsTableQuery: Statement;
+  /** Answers `now_ms`, the database server's clock; null where the database has no clock of its own. */
+  readonly clockQuery: Statement | null;
   /** Throws when the database cannot be reached. */
   ping(): Promise<void>;
   /** Releases connections; calling it twice is harmless. */

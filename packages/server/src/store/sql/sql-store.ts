@@ -1,5 +1,6 @@
 import { BatonError } from '../../core/errors.js';
 import {
+  num,
   prefixed,
   type Row,
   SESSION_COLUMNS,
@@ -178,6 +179,22 @@ export function createSqlStore(dialect: SqlDialect): Store {
 
     migrate: () => dialect.migrate(),
     ping: () => dialect.ping(),
+    inspect: () =>
+      dialect.run(function* () {
+        const known = dialect.migrations.map((m) => m.version);
+        // Read only: a fresh database has no migrations table, and creating one is migrate()'s job.
+        const hasTable = (yield dialect.migrationsTableQuery).rows.length > 0;
+        const recorded = hasTable
+          ? new Set((yield sql`SELECT version FROM ${t('baton_migrations')}`).rows.map((r) => num(r.version)))
+          : new Set<number>();
+        const migrationsApplied = known.filter((v) => recorded.has(v)).length;
+        const clock = dialect.clockQuery === null ? null : (yield dialect.clockQuery).rows[0];
+        return {
+          migrationsApplied,
+          migrationsPending: known.length - migrationsApplied,
+          databaseTime: clock ? num(clock.now_ms) : null,
+        };
+      }),
     close: () => dialect.close(),
 
     async createUser(user) {

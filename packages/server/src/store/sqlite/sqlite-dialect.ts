@@ -170,6 +170,13 @@ export function createSqliteDialect(options: SqliteDialectOptions): SqlDialect {
       // The IMMEDIATE transaction is the migration lock: two processes starting together queue on it.
       return inImmediate(() => driveSync(applyMigrations(sqlTag(dialect), sqliteMigrations), execute));
     },
+    migrations: sqliteMigrations,
+    migrationsTableQuery: {
+      text: "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'baton_migrations'",
+      params: [],
+    },
+    // The file is on this machine: its clock is ours.
+    clockQuery: null,
     async ping() {
       db.prepare('SELECT 1').get();
     },
