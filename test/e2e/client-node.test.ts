@@ -164,7 +164,7 @@ describe('client in Node against a real server', () => {
     // A stopped clock: the client never sees its token fall due, only the server's 401s tell it.
     const stopped = Date.now();
     const { c } = await signedInClient({ now: () => stopped });
-    // Past the token's expiry plus the server's verification leeway (5 s, SECURITY.md 25).
+    // Past the token's expiry plus the server's verification leeway (5 s, docs/security.md item 25).
     const expiresAt = c.getSession()!.expiresAt;
     await new Promise((r) => setTimeout(r, expiresAt - stopped + SERVER_LEEWAY_MS + 500));
     const before = await refreshTotal();
@@ -312,7 +312,7 @@ describe('client in Node against a real server', () => {
   });
 });
 
-describe('client in Node: the device token against a locked account (SECURITY.md 32)', () => {
+describe('client in Node: the device token against a locked account (docs/security.md item 32)', () => {
   let locking: RunningBaton;
   beforeAll(async () => {
     locking = await startBaton({ env: { BATON_LIMIT_LOGIN_FAILURES: '3' } });

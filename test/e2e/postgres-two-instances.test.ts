@@ -7,7 +7,7 @@ import { CLI, metricValue, type RunningBaton, startBaton } from './support/baton
 import { serviceAvailable } from './support/services.js';
 
 /**
- * The deployment DESIGN.md's "Scale" describes: two `baton serve` processes
+ * The deployment docs/design.md's "Scale" describes: two `baton serve` processes
  * sharing one PostgreSQL database (here one fresh schema, chosen with
  * `?schema=`) and one issuer, with concurrent refreshes of one token split
  * between them.

@@ -1,4 +1,4 @@
-// SECURITY.md 36: nothing secret in logs. The real CLI runs with
+// docs/security.md item 36: nothing secret in logs. The real CLI runs with
 // BATON_LOG_LEVEL=trace (the most verbose setting); the test drives login,
 // refresh, cookie mode, the OAuth endpoints with a confidential client,
 // logout, password change, reuse detection and hostile requests, then reads

@@ -1,4 +1,4 @@
-// SECURITY.md 13 with real interleaving. On SQLite a server reads and rotates
+// docs/security.md item 13 with real interleaving. On SQLite a server reads and rotates
 // a token without yielding to the event loop, so parallel requests in one
 // process never overlap between the read and the conditional write; on
 // PostgreSQL every query is a network round trip and they do. Here two

@@ -1,4 +1,4 @@
-// What only bytes on a real socket show, for SECURITY.md 1, 27 and 35:
+// What only bytes on a real socket show, for docs/security.md items 1, 27 and 35:
 // requests Node's HTTP parser refuses before Fastify sees them, oversized
 // credentials, and header lines repeated on the wire.
 import { connect } from 'node:net';

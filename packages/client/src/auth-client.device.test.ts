@@ -10,7 +10,7 @@ import {
   until,
 } from './test-support/harness.js';
 
-// The device token (docs/http-api.md, "Device tokens"; SECURITY.md 32): in
+// The device token (docs/http-api.md, "Device tokens"; docs/security.md item 32): in
 // token mode the client keeps the server's `device_token` through sign-outs
 // and presents it on its next logins, so an account locked by strangers'
 // failed logins still opens for a device that logged in to it before.

@@ -39,7 +39,7 @@ export interface TokenGrant {
  */
 const MAX_DEVICE_TOKEN_LENGTH = 512;
 
-/** The header that, with the Origin check, is the CSRF proof of cookie mode (SECURITY.md 29). */
+/** The header that, with the Origin check, is the CSRF proof of cookie mode (docs/security.md item 29). */
 export const CSRF_HEADER = 'X-Baton-CSRF';
 
 /**

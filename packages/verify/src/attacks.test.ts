@@ -1,4 +1,4 @@
-// The attack table of issue 5 and SECURITY.md 23–27: each token is refused with its code.
+// The attack table of issue 5 and docs/security.md items 23–27: each token is refused with its code.
 import { createHmac, createPublicKey } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

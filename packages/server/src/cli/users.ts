@@ -20,7 +20,7 @@ const iso = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString
 
 /**
  * `baton users list|disable|enable`: account administration. Disabling is
- * the operator's kill switch for an account (SECURITY.md 15): every refresh
+ * the operator's kill switch for an account (docs/security.md item 15): every refresh
  * token of the user fails from that moment.
  */
 export async function runUsers(

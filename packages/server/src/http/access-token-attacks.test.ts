@@ -1,4 +1,4 @@
-// SECURITY.md 23–27 against Baton's OWN verifier (`/auth/me`, and the same
+// docs/security.md items 23–27 against Baton's OWN verifier (`/auth/me`, and the same
 // check behind `/oauth/introspect`): the attack table of
 // packages/verify/src/attacks.test.ts, aimed at the server. Every forged
 // token below is refused with 401 and `WWW-Authenticate: Bearer

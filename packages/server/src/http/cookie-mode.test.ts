@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ISSUER, signUp, type TestApp, testApp } from '../../test/helpers.js';
 import { REFRESH_COOKIE } from './cookies.js';
 
-/** SECURITY.md 28–30 and DESIGN.md "Browser (cookie) mode". */
+/** docs/security.md items 28–30 and docs/http-api.md "Modes". */
 describe('cookie mode and CSRF', () => {
   let t: TestApp;
   beforeEach(async () => {

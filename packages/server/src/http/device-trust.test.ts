@@ -1,4 +1,4 @@
-// SECURITY.md 32, "not usable to lock a victim out for long": with the
+// docs/security.md item 32, "not usable to lock a victim out for long": with the
 // account lockout alone, an attacker who sends BATON_LIMIT_LOGIN_FAILURES
 // wrong passwords every 15 minutes keeps a known account locked for good.
 // A device that logged in to the account before carries a device token

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refresh, signUp, type TestApp, testApp } from '../../test/helpers.js';
 
 /**
- * SECURITY.md 35: any malformed body, wrong types, `__proto__` keys, deep
+ * docs/security.md item 35: any malformed body, wrong types, `__proto__` keys, deep
  * nesting, invalid UTF-8, huge bodies, odd content types: a 4xx JSON error,
  * never a 5xx, never an echo of the input, no state change.
  */

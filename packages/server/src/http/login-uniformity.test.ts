@@ -1,4 +1,4 @@
-// SECURITY.md 31: unknown user, wrong password and disabled account answer
+// docs/security.md item 31: unknown user, wrong password and disabled account answer
 // alike, after alike work. Timing is not asserted (it would be flaky and
 // prove little); instead the Argon2 library is observed, not replaced: every
 // call goes through to the real `@node-rs/argon2`, and the test checks that

@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { signUp, type TestApp, testApp } from '../../test/helpers.js';
 
-/** SECURITY.md 32: brute force is limited per account and per IP, alike for real and fake accounts. */
+/** docs/security.md item 32: brute force is limited per account and per IP, alike for real and fake accounts. */
 describe('rate limits', () => {
   let t: TestApp | undefined;
   afterEach(() => t?.close());

@@ -1,4 +1,4 @@
-// SECURITY.md items that have no narrower home, black-box through HTTP
+// Security requirements (docs/security.md) that have no narrower home, black-box through HTTP
 // (in-process `inject`, a real SQLite file, a moved clock). Each `describe`
 // names the item it proves; docs/security.md maps every item to its tests.
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';

@@ -1,6 +1,6 @@
 // A request that reaches a server while it drains for shutdown (pipelined
 // behind one still in flight) is refused with 503. That answer is an error
-// like any other (DESIGN.md: `{error, error_description}`; SECURITY.md 1:
+// like any other (docs/http-api.md: `{error, error_description}`; docs/security.md item 1:
 // JSON, no-store, no-cache), even when Fastify rather than a route refuses.
 // About the network itself, so over a real socket on an in-process server.
 import { connect, type Socket } from 'node:net';

@@ -54,7 +54,7 @@ function cookieToken(request: FastifyRequest): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
 
-/** The `/auth/*` routes: the first-party API of DESIGN.md. */
+/** The `/auth/*` routes: the first-party API (docs/http-api.md). */
 export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { service, options } = ctx;
   const origins = options.allowedOrigins;
