@@ -4,8 +4,13 @@
  * strict where the client could go wrong: refresh tokens rotate, a spent one
  * is answered with the same successor only inside the grace window and
  * otherwise revokes the session, access tokens carry a JWT `exp` on the
- * *server's* clock, and cookie-mode calls need the CSRF header.
+ * *server's* clock, and cookie-mode calls need the CSRF header. It speaks
+ * DPoP as docs/dpop.md says: proofs are verified with WebCrypto, every
+ * login and refresh answer carries a nonce, a login with a proof binds the
+ * session, and a bound session's spent token with a proof by its key gets
+ * the same successor at any age.
  */
+import { thumbprint } from '../dpop-proof.js';
 
 /** A clock that tests move by hand. */
 export class ManualClock {
@@ -34,6 +39,17 @@ interface Session {
   id: string;
   userId: string;
   revoked: boolean;
+  /** Thumbprint of the DPoP key the session is bound to. */
+  jkt?: string;
+}
+
+/** A DPoP proof the fake received, decoded (whatever its fate). */
+export interface SeenProof {
+  path: string;
+  header: Record<string, unknown>;
+  payload: Record<string, unknown>;
+  /** What the fake answered for it: accepted, or the error code. */
+  outcome: 'accepted' | 'use_dpop_nonce' | 'invalid_dpop_proof';
 }
 
 /** One request as the fake saw it; `authorization` is kept only for assertions on which token was sent. */
@@ -43,6 +59,8 @@ export interface SeenRequest {
   authorization: string | null;
   csrf: string | null;
   credentials: string | undefined;
+  /** The `DPoP` header, if any. */
+  dpop: string | null;
 }
 
 export interface FakeBatonOptions {
@@ -56,11 +74,21 @@ export interface FakeBatonOptions {
   latencyMs?: number;
 }
 
+/** How long a fake nonce is accepted, as the server's (docs/dpop.md). */
+const NONCE_LIFETIME_MS = 5 * 60_000;
+
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
   new Response(body === undefined ? null : JSON.stringify(body), {
     status,
     headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', ...headers },
   });
+
+const fromB64url = (text: string) => new TextDecoder().decode(bytesFromB64url(text));
+
+function bytesFromB64url(text: string): Uint8Array<ArrayBuffer> {
+  const binary = atob(text.replace(/-/g, '+').replace(/_/g, '/'));
+  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
+}
 
 const b64url = (value: unknown) =>
   btoa(JSON.stringify(value)).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
@@ -85,6 +113,12 @@ export class FakeBaton {
   readonly issuedDeviceTokens: string[] = [];
   /** Accounts locked by someone else's failed logins: only a trusted device of the account gets in. */
   readonly locked = new Set<string>();
+  /** Every DPoP proof received, decoded, in order. */
+  readonly proofs: SeenProof[] = [];
+  /** Refusals of a bound session's token for want of its key (nothing revoked), like the server's security events. */
+  readonly keyRefusals: ('dpop_proof_missing' | 'dpop_key_mismatch')[] = [];
+  /** When set, a proof without a nonce is always answered `use_dpop_nonce` (as if its iat were out of the window). */
+  requireNonce = false;
 
   private readonly users = new Map<string, { id: string; password: string }>();
   private readonly sessions = new Map<string, Session>();
@@ -95,6 +129,10 @@ export class FakeBaton {
   private readonly failures: { path: string; failure: Failure }[] = [];
   private counter = 0;
   private readonly hangs: (() => void)[] = [];
+  /** Nonces handed out → when. */
+  private readonly nonces = new Map<string, number>();
+  private currentNonce = '';
+  private readonly spentJtis = new Set<string>();
 
   constructor(options: FakeBatonOptions = {}) {
     this.origin = options.origin ?? 'https://auth.test';
@@ -140,6 +178,17 @@ export class FakeBaton {
     return [...this.sessions.values()].filter((s) => !s.revoked).map((s) => s.id);
   }
 
+  /** Whether `sessionId` is bound to a DPoP key. */
+  isBound(sessionId: string): boolean {
+    return this.sessions.get(sessionId)?.jkt !== undefined;
+  }
+
+  /** Forgets every nonce handed out (as if they expired): the next proof with one gets `use_dpop_nonce`. */
+  expireNonces(): void {
+    this.nonces.clear();
+    this.currentNonce = '';
+  }
+
   /** Whether the server would accept this access token now. */
   accepts(accessToken: string): boolean {
     return this.checkAccess(`Bearer ${accessToken}`) === null;
@@ -156,6 +205,7 @@ export class FakeBaton {
       authorization: request.headers.get('authorization'),
       csrf: request.headers.get('x-baton-csrf'),
       credentials: init?.credentials,
+      dpop: request.headers.get('dpop'),
     };
     this.requests.push(seen);
     const text = request.method === 'GET' ? '' : await request.text();
@@ -173,7 +223,7 @@ export class FakeBaton {
       const { failure } = this.failures.splice(index, 1)[0]!;
       if (failure.kind === 'network') throw new TypeError('fetch failed');
       if (failure.kind === 'hang' || failure.kind === 'lost') {
-        if (failure.kind === 'lost') this.route(request.method, path, body, seen, text);
+        if (failure.kind === 'lost') await this.route(request.method, path, body, seen, text);
         // The caller's signal, as passed to fetch, else the Request's own.
         const signal = init?.signal ?? request.signal;
         return new Promise<Response>((_, reject) => {
@@ -191,14 +241,39 @@ export class FakeBaton {
     return this.route(request.method, path, body, seen, text);
   };
 
-  private route(
+  private async route(
     method: string,
     path: string,
     body: Record<string, unknown>,
     seen: SeenRequest,
     text: string,
-  ): Response {
+  ): Promise<Response> {
     const key = `${method} ${path}`;
+    if (key === 'POST /auth/login' || key === 'POST /auth/refresh') {
+      // As the server: every answer of these routes, errors included, carries a nonce and the server's time.
+      const response = await this.dpopRoute(key, body, seen);
+      response.headers.set('DPoP-Nonce', this.nonce());
+      response.headers.set('Date', new Date(this.clock.ms).toUTCString());
+      return response;
+    }
+    return this.plainRoute(key, body, seen, text);
+  }
+
+  private async dpopRoute(key: string, body: Record<string, unknown>, seen: SeenRequest): Promise<Response> {
+    const proof = seen.dpop === null ? null : await this.checkProof(seen.dpop, seen.path);
+    if (proof instanceof Response) return proof;
+    if (key === 'POST /auth/refresh') {
+      const fromBody = typeof body['refresh_token'] === 'string' ? body['refresh_token'] : undefined;
+      const cookieMode = fromBody === undefined;
+      if (cookieMode && seen.csrf !== '1')
+        return json(403, { error: 'access_denied', error_description: 'CSRF' });
+      const presented = fromBody ?? this.cookie ?? undefined;
+      return this.refresh(presented, cookieMode, proof?.jkt);
+    }
+    return this.login(body, seen, proof?.jkt);
+  }
+
+  private plainRoute(key: string, body: Record<string, unknown>, seen: SeenRequest, text: string): Response {
     switch (key) {
       case 'POST /auth/register': {
         const email = String(body['email']);
@@ -208,47 +283,6 @@ export class FakeBaton {
         return json(201, {
           user: { id: this.users.get(email)!.id, email, created_at: new Date(this.clock.ms).toISOString() },
         });
-      }
-      case 'POST /auth/login': {
-        const email = String(body['email']);
-        const user = this.users.get(email);
-        const presented = typeof body['device_token'] === 'string' ? body['device_token'] : undefined;
-        this.presentedDeviceTokens.push(presented);
-        // As the real server: a device token counts only for the account it logged in to.
-        const trusted =
-          presented !== undefined && user !== undefined && this.devices.get(presented) === user.id;
-        if (this.locked.has(email) && !trusted) {
-          return json(
-            429,
-            { error: 'too_many_requests', error_description: 'Too many failed logins' },
-            { 'Retry-After': '900' },
-          );
-        }
-        if (!user || user.password !== body['password']) {
-          return json(401, { error: 'invalid_credentials', error_description: 'Wrong email or password' });
-        }
-        const cookieMode = body['mode'] === 'cookie';
-        if (cookieMode && seen.csrf !== '1')
-          return json(403, { error: 'access_denied', error_description: 'CSRF' });
-        const session: Session = { id: `ses_${++this.counter}`, userId: user.id, revoked: false };
-        this.sessions.set(session.id, session);
-        const pair = this.issue(session.id);
-        let deviceToken = trusted ? presented : undefined;
-        if (deviceToken === undefined) {
-          deviceToken = `bdv_${++this.counter}_${Math.random().toString(36).slice(2)}`;
-          this.devices.set(deviceToken, user.id);
-          this.issuedDeviceTokens.push(deviceToken);
-        }
-        // Cookie mode: the device token would be an HttpOnly cookie, never in the body.
-        return this.tokenResponse(pair, session.id, cookieMode, cookieMode ? undefined : deviceToken);
-      }
-      case 'POST /auth/refresh': {
-        const fromBody = typeof body['refresh_token'] === 'string' ? body['refresh_token'] : undefined;
-        const cookieMode = fromBody === undefined;
-        if (cookieMode && seen.csrf !== '1')
-          return json(403, { error: 'access_denied', error_description: 'CSRF' });
-        const presented = fromBody ?? this.cookie ?? undefined;
-        return this.refresh(presented, cookieMode);
       }
       case 'POST /auth/logout': {
         const fromBody = typeof body['refresh_token'] === 'string' ? body['refresh_token'] : undefined;
@@ -289,6 +323,40 @@ export class FakeBaton {
     }
   }
 
+  private login(body: Record<string, unknown>, seen: SeenRequest, jkt: string | undefined): Response {
+    const email = String(body['email']);
+    const user = this.users.get(email);
+    const presented = typeof body['device_token'] === 'string' ? body['device_token'] : undefined;
+    this.presentedDeviceTokens.push(presented);
+    // As the real server: a device token counts only for the account it logged in to.
+    const trusted = presented !== undefined && user !== undefined && this.devices.get(presented) === user.id;
+    if (this.locked.has(email) && !trusted) {
+      return json(
+        429,
+        { error: 'too_many_requests', error_description: 'Too many failed logins' },
+        { 'Retry-After': '900' },
+      );
+    }
+    if (!user || user.password !== body['password']) {
+      return json(401, { error: 'invalid_credentials', error_description: 'Wrong email or password' });
+    }
+    const cookieMode = body['mode'] === 'cookie';
+    if (cookieMode && seen.csrf !== '1')
+      return json(403, { error: 'access_denied', error_description: 'CSRF' });
+    const session: Session = { id: `ses_${++this.counter}`, userId: user.id, revoked: false };
+    this.sessions.set(session.id, session);
+    if (jkt !== undefined) session.jkt = jkt;
+    const pair = this.issue(session.id);
+    let deviceToken = trusted ? presented : undefined;
+    if (deviceToken === undefined) {
+      deviceToken = `bdv_${++this.counter}_${Math.random().toString(36).slice(2)}`;
+      this.devices.set(deviceToken, user.id);
+      this.issuedDeviceTokens.push(deviceToken);
+    }
+    // Cookie mode: the device token would be an HttpOnly cookie, never in the body.
+    return this.tokenResponse(pair, session.id, cookieMode, cookieMode ? undefined : deviceToken);
+  }
+
   private issue(sessionId: string): { accessToken: string; refreshToken: string } {
     const n = ++this.counter;
     const exp = Math.floor(this.clock.ms / 1000) + this.accessTtlSeconds;
@@ -318,12 +386,18 @@ export class FakeBaton {
     });
   }
 
-  private refresh(presented: string | undefined, cookieMode: boolean): Response {
+  private refresh(presented: string | undefined, cookieMode: boolean, jkt: string | undefined): Response {
     const invalid = () =>
       json(401, { error: 'invalid_grant', error_description: 'The refresh token is invalid' });
     const record = presented === undefined ? undefined : this.refreshTokens.get(presented);
     const session = record ? this.sessions.get(record.sessionId) : undefined;
     if (!record || !session || session.revoked) {
+      this.refreshes.invalid++;
+      return invalid();
+    }
+    if (session.jkt !== undefined && session.jkt !== jkt) {
+      // Not valid for this sender: refused, and nothing revoked (a thief cannot sign the owner out).
+      this.keyRefusals.push(jkt === undefined ? 'dpop_proof_missing' : 'dpop_key_mismatch');
       this.refreshes.invalid++;
       return invalid();
     }
@@ -335,13 +409,97 @@ export class FakeBaton {
     }
     const successorUnused =
       record.successor && this.refreshTokens.get(record.successor.refreshToken)?.usedAt === null;
-    if (this.clock.ms - record.usedAt <= this.graceMs && successorUnused && record.successor) {
+    // A bound session's proof shows the key holder asking again (a lost answer): no time limit.
+    const inGrace = session.jkt !== undefined || this.clock.ms - record.usedAt <= this.graceMs;
+    if (inGrace && successorUnused && record.successor) {
       this.refreshes.grace_replay++;
       return this.tokenResponse(record.successor, session.id, cookieMode);
     }
     this.refreshes.reuse_detected++;
     session.revoked = true;
     return invalid();
+  }
+
+  /** The current nonce; a new one once it is a minute old, as the server does. */
+  private nonce(): string {
+    const issued = this.nonces.get(this.currentNonce);
+    if (issued === undefined || this.clock.ms - issued >= 60_000) {
+      this.currentNonce = `nonce_${++this.counter}`;
+      this.nonces.set(this.currentNonce, this.clock.ms);
+    }
+    return this.currentNonce;
+  }
+
+  /** RFC 9449 §4.3, as far as a client can get it wrong: the key's thumbprint, or the error answer. */
+  private async checkProof(jwt: string, path: string): Promise<{ jkt: string } | Response> {
+    const refuse = (code: 'invalid_dpop_proof' | 'use_dpop_nonce', seenProof?: SeenProof) => {
+      if (seenProof) seenProof.outcome = code;
+      return json(400, { error: code, error_description: code });
+    };
+    const parts = jwt.split('.');
+    let header: Record<string, unknown>;
+    let payload: Record<string, unknown>;
+    try {
+      header = JSON.parse(fromB64url(parts[0] ?? '')) as Record<string, unknown>;
+      payload = JSON.parse(fromB64url(parts[1] ?? '')) as Record<string, unknown>;
+    } catch {
+      return refuse('invalid_dpop_proof');
+    }
+    const seenProof: SeenProof = { path, header, payload, outcome: 'accepted' };
+    this.proofs.push(seenProof);
+    const jwk = header['jwk'] as Record<string, string> | undefined;
+    if (
+      parts.length !== 3 ||
+      header['typ'] !== 'dpop+jwt' ||
+      header['alg'] !== 'ES256' ||
+      typeof jwk !== 'object' ||
+      jwk === null ||
+      'd' in jwk ||
+      jwk['kty'] !== 'EC' ||
+      jwk['crv'] !== 'P-256'
+    )
+      return refuse('invalid_dpop_proof', seenProof);
+    let valid = false;
+    try {
+      const key = await crypto.subtle.importKey(
+        'jwk',
+        { kty: 'EC', crv: 'P-256', x: jwk['x'], y: jwk['y'] },
+        { name: 'ECDSA', namedCurve: 'P-256' },
+        false,
+        ['verify'],
+      );
+      valid = await crypto.subtle.verify(
+        { name: 'ECDSA', hash: 'SHA-256' },
+        key,
+        bytesFromB64url(parts[2] ?? ''),
+        new TextEncoder().encode(`${parts[0]}.${parts[1]}`),
+      );
+    } catch {
+      valid = false;
+    }
+    const htu = typeof payload['htu'] === 'string' ? payload['htu'].replace(/[?#].*$/, '') : '';
+    if (
+      !valid ||
+      payload['htm'] !== 'POST' ||
+      htu !== `${this.origin}${path}` ||
+      typeof payload['iat'] !== 'number' ||
+      typeof payload['jti'] !== 'string'
+    )
+      return refuse('invalid_dpop_proof', seenProof);
+    const jkt = await thumbprint({ crv: 'P-256', kty: 'EC', x: jwk['x'] ?? '', y: jwk['y'] ?? '' });
+    const nonce = payload['nonce'];
+    const iatMs = payload['iat'] * 1000;
+    const fresh =
+      nonce === undefined
+        ? !this.requireNonce && iatMs >= this.clock.ms - 60_000 && iatMs <= this.clock.ms + 5_000
+        : typeof nonce === 'string' &&
+          this.nonces.has(nonce) &&
+          this.clock.ms - this.nonces.get(nonce)! < NONCE_LIFETIME_MS;
+    if (!fresh) return refuse('use_dpop_nonce', seenProof);
+    const replayKey = `${jkt}.${payload['jti']}`;
+    if (this.spentJtis.has(replayKey)) return refuse('invalid_dpop_proof', seenProof);
+    this.spentJtis.add(replayKey);
+    return { jkt };
   }
 
   private checkAccess(authorization: string | null): Response | null {
