@@ -95,6 +95,18 @@ describe('DPoP across tabs', () => {
     expect(server.keyRefusals).toEqual([]);
   });
 
+  it('clients without a storage (the default) share the key within the realm, as they share the session', async () => {
+    const server = shortLived();
+    const first = clientFor(server, { dpop: true });
+    const second = clientFor(server, { dpop: true });
+    await first.login(credentials);
+    await until(() => second.getSession() !== null, 'second client signed in');
+    server.clock.advance(minutes(3));
+    expect((await second.fetch('/auth/me')).status).toBe(200);
+    expect(server.refreshes).toMatchObject({ rotated: 1, invalid: 0 });
+    expect(second.dpop).toEqual({ bound: true });
+  });
+
   it('a tab with dpop: false does not refresh a bound session either', async () => {
     const server = shortLived();
     const storage = memoryStorage();

@@ -1,4 +1,4 @@
-import { type DpopKeyStore, hasIndexedDb, indexedDbKeyStore, memoryKeyStore } from './dpop-keys.js';
+import { type DpopKeyStore, hasIndexedDb, indexedDbKeyStore, realmKeyStore } from './dpop-keys.js';
 import {
   type DpopKey,
   describeKey,
@@ -76,10 +76,10 @@ export class DpopAgent {
     else {
       // A storage that can keep keys (a file, memory) keeps them next to the
       // session; otherwise IndexedDB, which every tab of the origin shares;
-      // the client's own memory when it has no storage at all (Node).
+      // the realm's memory when the client has no storage at all (Node).
       this.keys =
         config.storage?.keys ??
-        (hasIndexedDb() ? indexedDbKeyStore() : config.storage === undefined ? memoryKeyStore() : undefined);
+        (hasIndexedDb() ? indexedDbKeyStore() : config.storage === undefined ? realmKeyStore() : undefined);
       if (this.keys === undefined) this.unavailable = 'no_key_store';
     }
   }

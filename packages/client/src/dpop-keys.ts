@@ -39,6 +39,19 @@ export function memoryKeyStore(): DpopKeyStore {
   };
 }
 
+/**
+ * The key store of clients without a storage (the default in Node): one per
+ * realm, on a global symbol like the realm's in-flight refreshes, because
+ * every client on one storage key in the realm shares that session over
+ * BroadcastChannel and must find its key too.
+ */
+export function realmKeyStore(): DpopKeyStore {
+  const slot = Symbol.for('baton.dpopKeys.v1');
+  const scope = globalThis as { [slot]?: DpopKeyStore };
+  scope[slot] ??= memoryKeyStore();
+  return scope[slot];
+}
+
 const DB_NAME = 'baton-dpop';
 const STORE = 'keys';
 
