@@ -10,7 +10,9 @@
  * session, and a bound session's spent token with a proof by its key gets
  * the same successor at any age.
  */
-import { thumbprint } from '../dpop-proof.js';
+import { FakeDpop, type SeenProof } from './fake-dpop.js';
+
+export type { SeenProof } from './fake-dpop.js';
 
 /** A clock that tests move by hand. */
 export class ManualClock {
@@ -43,15 +45,6 @@ interface Session {
   jkt?: string;
 }
 
-/** A DPoP proof the fake received, decoded (whatever its fate). */
-export interface SeenProof {
-  path: string;
-  header: Record<string, unknown>;
-  payload: Record<string, unknown>;
-  /** What the fake answered for it: accepted, or the error code. */
-  outcome: 'accepted' | 'use_dpop_nonce' | 'invalid_dpop_proof';
-}
-
 /** One request as the fake saw it; `authorization` is kept only for assertions on which token was sent. */
 export interface SeenRequest {
   method: string;
@@ -74,21 +67,11 @@ export interface FakeBatonOptions {
   latencyMs?: number;
 }
 
-/** How long a fake nonce is accepted, as the server's (docs/dpop.md). */
-const NONCE_LIFETIME_MS = 5 * 60_000;
-
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
   new Response(body === undefined ? null : JSON.stringify(body), {
     status,
     headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', ...headers },
   });
-
-const fromB64url = (text: string) => new TextDecoder().decode(bytesFromB64url(text));
-
-function bytesFromB64url(text: string): Uint8Array<ArrayBuffer> {
-  const binary = atob(text.replace(/-/g, '+').replace(/_/g, '/'));
-  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
-}
 
 const b64url = (value: unknown) =>
   btoa(JSON.stringify(value)).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
@@ -113,12 +96,8 @@ export class FakeBaton {
   readonly issuedDeviceTokens: string[] = [];
   /** Accounts locked by someone else's failed logins: only a trusted device of the account gets in. */
   readonly locked = new Set<string>();
-  /** Every DPoP proof received, decoded, in order. */
-  readonly proofs: SeenProof[] = [];
   /** Refusals of a bound session's token for want of its key (nothing revoked), like the server's security events. */
   readonly keyRefusals: ('dpop_proof_missing' | 'dpop_key_mismatch')[] = [];
-  /** When set, a proof without a nonce is always answered `use_dpop_nonce` (as if its iat were out of the window). */
-  requireNonce = false;
 
   private readonly users = new Map<string, { id: string; password: string }>();
   private readonly sessions = new Map<string, Session>();
@@ -129,10 +108,8 @@ export class FakeBaton {
   private readonly failures: { path: string; failure: Failure }[] = [];
   private counter = 0;
   private readonly hangs: (() => void)[] = [];
-  /** Nonces handed out → when. */
-  private readonly nonces = new Map<string, number>();
-  private currentNonce = '';
-  private readonly spentJtis = new Set<string>();
+  /** Proof checks and nonces. */
+  private readonly dpop: FakeDpop;
 
   constructor(options: FakeBatonOptions = {}) {
     this.origin = options.origin ?? 'https://auth.test';
@@ -140,6 +117,17 @@ export class FakeBaton {
     this.accessTtlSeconds = options.accessTtlSeconds ?? 900;
     this.graceMs = options.graceMs ?? 10_000;
     this.latencyMs = options.latencyMs ?? 1;
+    this.dpop = new FakeDpop(this.origin, this.clock);
+  }
+
+  /** Every DPoP proof received, decoded, in order. */
+  get proofs(): readonly SeenProof[] {
+    return this.dpop.proofs;
+  }
+
+  /** When set, a proof without a nonce is always answered `use_dpop_nonce` (as if its iat were out of the window). */
+  set requireNonce(value: boolean) {
+    this.dpop.requireNonce = value;
   }
 
   /** Total refresh requests that reached the server. */
@@ -185,8 +173,7 @@ export class FakeBaton {
 
   /** Forgets every nonce handed out (as if they expired): the next proof with one gets `use_dpop_nonce`. */
   expireNonces(): void {
-    this.nonces.clear();
-    this.currentNonce = '';
+    this.dpop.expireNonces();
   }
 
   /** Whether the server would accept this access token now. */
@@ -252,7 +239,7 @@ export class FakeBaton {
     if (key === 'POST /auth/login' || key === 'POST /auth/refresh') {
       // As the server: every answer of these routes, errors included, carries a nonce and the server's time.
       const response = await this.dpopRoute(key, body, seen);
-      response.headers.set('DPoP-Nonce', this.nonce());
+      response.headers.set('DPoP-Nonce', this.dpop.nonce());
       response.headers.set('Date', new Date(this.clock.ms).toUTCString());
       return response;
     }
@@ -260,8 +247,9 @@ export class FakeBaton {
   }
 
   private async dpopRoute(key: string, body: Record<string, unknown>, seen: SeenRequest): Promise<Response> {
-    const proof = seen.dpop === null ? null : await this.checkProof(seen.dpop, seen.path);
-    if (proof instanceof Response) return proof;
+    const proof = seen.dpop === null ? null : await this.dpop.check(seen.dpop, seen.path);
+    if (proof !== null && 'error' in proof)
+      return json(400, { error: proof.error, error_description: proof.error });
     if (key === 'POST /auth/refresh') {
       const fromBody = typeof body['refresh_token'] === 'string' ? body['refresh_token'] : undefined;
       const cookieMode = fromBody === undefined;
@@ -418,88 +406,6 @@ export class FakeBaton {
     this.refreshes.reuse_detected++;
     session.revoked = true;
     return invalid();
-  }
-
-  /** The current nonce; a new one once it is a minute old, as the server does. */
-  private nonce(): string {
-    const issued = this.nonces.get(this.currentNonce);
-    if (issued === undefined || this.clock.ms - issued >= 60_000) {
-      this.currentNonce = `nonce_${++this.counter}`;
-      this.nonces.set(this.currentNonce, this.clock.ms);
-    }
-    return this.currentNonce;
-  }
-
-  /** RFC 9449 §4.3, as far as a client can get it wrong: the key's thumbprint, or the error answer. */
-  private async checkProof(jwt: string, path: string): Promise<{ jkt: string } | Response> {
-    const refuse = (code: 'invalid_dpop_proof' | 'use_dpop_nonce', seenProof?: SeenProof) => {
-      if (seenProof) seenProof.outcome = code;
-      return json(400, { error: code, error_description: code });
-    };
-    const parts = jwt.split('.');
-    let header: Record<string, unknown>;
-    let payload: Record<string, unknown>;
-    try {
-      header = JSON.parse(fromB64url(parts[0] ?? '')) as Record<string, unknown>;
-      payload = JSON.parse(fromB64url(parts[1] ?? '')) as Record<string, unknown>;
-    } catch {
-      return refuse('invalid_dpop_proof');
-    }
-    const seenProof: SeenProof = { path, header, payload, outcome: 'accepted' };
-    this.proofs.push(seenProof);
-    const jwk = header['jwk'] as Record<string, string> | undefined;
-    if (
-      parts.length !== 3 ||
-      header['typ'] !== 'dpop+jwt' ||
-      header['alg'] !== 'ES256' ||
-      typeof jwk !== 'object' ||
-      jwk === null ||
-      'd' in jwk ||
-      jwk['kty'] !== 'EC' ||
-      jwk['crv'] !== 'P-256'
-    )
-      return refuse('invalid_dpop_proof', seenProof);
-    let valid = false;
-    try {
-      const key = await crypto.subtle.importKey(
-        'jwk',
-        { kty: 'EC', crv: 'P-256', x: jwk['x'], y: jwk['y'] },
-        { name: 'ECDSA', namedCurve: 'P-256' },
-        false,
-        ['verify'],
-      );
-      valid = await crypto.subtle.verify(
-        { name: 'ECDSA', hash: 'SHA-256' },
-        key,
-        bytesFromB64url(parts[2] ?? ''),
-        new TextEncoder().encode(`${parts[0]}.${parts[1]}`),
-      );
-    } catch {
-      valid = false;
-    }
-    const htu = typeof payload['htu'] === 'string' ? payload['htu'].replace(/[?#].*$/, '') : '';
-    if (
-      !valid ||
-      payload['htm'] !== 'POST' ||
-      htu !== `${this.origin}${path}` ||
-      typeof payload['iat'] !== 'number' ||
-      typeof payload['jti'] !== 'string'
-    )
-      return refuse('invalid_dpop_proof', seenProof);
-    const jkt = await thumbprint({ crv: 'P-256', kty: 'EC', x: jwk['x'] ?? '', y: jwk['y'] ?? '' });
-    const nonce = payload['nonce'];
-    const iatMs = payload['iat'] * 1000;
-    const fresh =
-      nonce === undefined
-        ? !this.requireNonce && iatMs >= this.clock.ms - 60_000 && iatMs <= this.clock.ms + 5_000
-        : typeof nonce === 'string' &&
-          this.nonces.has(nonce) &&
-          this.clock.ms - this.nonces.get(nonce)! < NONCE_LIFETIME_MS;
-    if (!fresh) return refuse('use_dpop_nonce', seenProof);
-    const replayKey = `${jkt}.${payload['jti']}`;
-    if (this.spentJtis.has(replayKey)) return refuse('invalid_dpop_proof', seenProof);
-    this.spentJtis.add(replayKey);
-    return { jkt };
   }
 
   private checkAccess(authorization: string | null): Response | null {
