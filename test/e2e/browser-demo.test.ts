@@ -25,8 +25,46 @@ interface DemoWindow {
       fetch(input: string): Promise<Response>;
       getSession(): { sessionId?: string; expiresAt: number } | null;
       getAccessToken(): Promise<string | null>;
+      readonly dpop: { bound: boolean; reason?: string };
     };
   };
+}
+
+/** What the page's IndexedDB holds of DPoP keys (the client's `baton-dpop` database), read in the page. */
+function storedKeys(page: Page) {
+  return page.evaluate(
+    () =>
+      new Promise<
+        { name: string; extractable: boolean; algorithm: string; curve: string; usages: string[] }[]
+      >((resolve, reject) => {
+        const open = indexedDB.open('baton-dpop');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const db = open.result;
+          if (!db.objectStoreNames.contains('keys')) {
+            db.close();
+            resolve([]);
+            return;
+          }
+          const store = db.transaction('keys', 'readonly').objectStore('keys');
+          const names = store.getAllKeys();
+          const values = store.getAll();
+          values.onsuccess = () => {
+            db.close();
+            resolve(
+              (values.result as CryptoKeyPair[]).map((pair, i) => ({
+                name: String(names.result[i]),
+                extractable: pair.privateKey.extractable,
+                algorithm: pair.privateKey.algorithm.name,
+                curve: (pair.privateKey.algorithm as EcKeyAlgorithm).namedCurve,
+                usages: pair.privateKey.usages,
+              })),
+            );
+          };
+          values.onerror = () => reject(values.error);
+        };
+      }),
+  );
 }
 
 describe.skipIf(!hasChromium)('demo page in Chromium', () => {
@@ -139,6 +177,52 @@ describe.skipIf(!hasChromium)('demo page in Chromium', () => {
     expect(pageErrors).toEqual([]);
   });
 
+  it('the session is DPoP-bound: one non-extractable key in IndexedDB, shared by the five tabs', async () => {
+    // Every tab sees one key, the same one (IndexedDB is per origin), and it cannot be exported.
+    for (const page of pages) {
+      expect(await storedKeys(page)).toEqual([
+        {
+          name: `baton:cookie:${baton.url}:`,
+          extractable: false,
+          algorithm: 'ECDSA',
+          curve: 'P-256',
+          usages: ['sign'],
+        },
+      ]);
+      expect(await page.evaluate(() => (window as unknown as DemoWindow).batonDemo.client.dpop)).toEqual({
+        bound: true,
+      });
+      expect(await page.locator('#status').getAttribute('data-dpop')).toBe('bound');
+    }
+    // The page's own script can use the key but not take it away.
+    const exported = await pages[0]!.evaluate(async () => {
+      const db = await new Promise<IDBDatabase>((resolve, reject) => {
+        const open = indexedDB.open('baton-dpop');
+        open.onsuccess = () => resolve(open.result);
+        open.onerror = () => reject(open.error);
+      });
+      const pair = await new Promise<CryptoKeyPair>((resolve, reject) => {
+        const get = db.transaction('keys', 'readonly').objectStore('keys').getAll();
+        get.onsuccess = () => resolve((get.result as CryptoKeyPair[])[0]!);
+        get.onerror = () => reject(get.error);
+      });
+      db.close();
+      return crypto.subtle.exportKey('jwk', pair.privateKey).then(
+        () => 'exported',
+        (error: Error) => error.name,
+      );
+    });
+    expect(exported).toBe('InvalidAccessError');
+    // The server agrees: the session (refreshed once by the five tabs above, with that key) is bound.
+    const sessions = await pages[1]!.evaluate(async () => {
+      const response = await (window as unknown as DemoWindow).batonDemo.client.fetch('/auth/sessions');
+      return ((await response.json()) as { sessions: { current: boolean; dpop_bound: boolean }[] }).sessions;
+    });
+    expect(sessions.find((s) => s.current)?.dpop_bound).toBe(true);
+    expect((await refreshCounts(baton)).invalid).toBe(0);
+    expect(pageErrors).toEqual([]);
+  });
+
   it('signing out in one tab signs out all of them, and the cookie no longer works', async () => {
     const before = await refreshCounts(baton);
     await pages[2]!.click('#logout');
@@ -146,6 +230,8 @@ describe.skipIf(!hasChromium)('demo page in Chromium', () => {
       await page.waitForSelector('#status[data-state="signed-out"]');
       await page.locator('#log li', { hasText: 'signedOut: logout' }).first().waitFor();
     }
+    // The key went with the session.
+    expect(await storedKeys(pages[0]!)).toEqual([]);
     // A fresh tab finds no session: its one cookie attempt is refused.
     const fresh = await openTab();
     expect(await status(fresh)).toBe('signed-out');

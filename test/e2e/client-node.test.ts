@@ -128,7 +128,10 @@ describe('client in Node against a real server', () => {
   it('an expired token whose refresh meets a network error: fetch retries and succeeds, no sign-out', async () => {
     const proxy = await flakyProxy(baton.port);
     try {
-      const { c } = await signedInClient({ baseUrl: proxy.url });
+      // Unbound: a proof names the URL the client calls (here the proxy's),
+      // which is not this server's issuer. client-dpop.test.ts runs bound
+      // sessions through a proxy whose URL is the issuer.
+      const { c } = await signedInClient({ baseUrl: proxy.url, dpop: false });
       const failures: { retryable: boolean; code: string }[] = [];
       c.on('refreshFailed', ({ error, retryable }) => failures.push({ retryable, code: error.code }));
       await untilExpired(c);

@@ -1,3 +1,4 @@
+import type { DpopStatus } from './dpop-agent.js';
 import type { AuthClientEventName, AuthClientEvents } from './events.js';
 
 /** What `getSession()` and `login()` report; never a token. */
@@ -45,4 +46,10 @@ export interface AuthClient {
   on<E extends AuthClientEventName>(event: E, listener: (payload: AuthClientEvents[E]) => void): () => void;
   /** Stops listening to other tabs and to the page, and clears timers. Later calls reject with `disposed`. */
   dispose(): void;
+  /**
+   * Whether the current session is bound to a DPoP key (RFC 9449), and why
+   * not when DPoP cannot be used here. Read-only; `dpopUnavailable` fires
+   * when it falls back.
+   */
+  readonly dpop: DpopStatus;
 }

@@ -2,6 +2,7 @@ import type { AuthClient, BatonUser, SessionInfo } from './auth-client-types.js'
 import { requestLogin, requestLogout, requestRegister } from './auth-endpoints.js';
 import { RefreshBackoff } from './backoff.js';
 import { withDeadline } from './coordination.js';
+import { DpopAgent, type DpopStatus } from './dpop-agent.js';
 import { BatonClientError, type SignOutReason } from './errors.js';
 import { type AuthClientEventName, type AuthClientEvents, AuthEvents } from './events.js';
 import { type AuthHttpContext, errorFromResponse } from './http.js';
@@ -15,6 +16,7 @@ import { TokenJitter } from './token-jitter.js';
 import { watchWakeUps } from './wake-up.js';
 
 export type { AuthClient, BatonUser, SessionInfo } from './auth-client-types.js';
+export type { DpopStatus, DpopUnavailableReason } from './dpop-agent.js';
 export type { AuthClientEventName, AuthClientEvents, EventSource } from './events.js';
 export type { AuthClientOptions, AuthMode } from './options.js';
 
@@ -39,6 +41,9 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     getSession: client.getSession.bind(client),
     on: client.on.bind(client),
     dispose: client.dispose.bind(client),
+    get dpop(): DpopStatus {
+      return client.dpopStatus();
+    },
   });
 }
 
@@ -56,6 +61,7 @@ class BatonAuthClient {
   private readonly events = new AuthEvents();
   private readonly backoff: RefreshBackoff;
   private readonly refresher: Refresher;
+  private readonly dpop: DpopAgent;
   private readonly stopWakeUps: () => void;
 
   constructor(private readonly config: ClientConfig) {
@@ -67,6 +73,7 @@ class BatonAuthClient {
       refreshTimeoutMs: config.refreshTimeoutMs,
       now: config.now,
     };
+    this.dpop = new DpopAgent(config, this.events);
     this.backoff = new RefreshBackoff(config.random, () => void this.refreshIfDue());
     this.session = new SharedSession(config, this.events, (next) => {
       this.backoff.reset();
@@ -79,6 +86,7 @@ class BatonAuthClient {
       backoff: this.backoff,
       events: this.events,
       jitter: new TokenJitter(config.random),
+      dpop: this.dpop,
       isDisposed: () => this.disposed,
     });
     // Bounded: a custom storage that never answers must not hang every call.
@@ -133,12 +141,19 @@ class BatonAuthClient {
       // an HttpOnly cookie and JavaScript never holds it.
       const deviceToken =
         this.config.mode === 'token' ? (await this.session.readCurrent())?.deviceToken : undefined;
+      // One key per session, made now: the login's proof binds the new
+      // session to it (RFC 9449 §5). Null: an unbound session (and
+      // dpopUnavailable said why).
+      const key = await this.dpop.newKey();
       const sentAt = this.config.now();
-      const grant = await requestLogin(this.http, credentials, {
-        clientId: this.config.clientId,
-        scope: credentials.scope,
-        deviceToken,
-      });
+      const grant = await requestLogin(
+        this.http,
+        credentials,
+        { clientId: this.config.clientId, scope: credentials.scope, deviceToken },
+        this.dpop.sender(key),
+      );
+      // Stored before the state is shared, so a tab that adopts the state finds the key.
+      if (key !== null) await this.dpop.keep(key);
       const previous = await this.session.readCurrent();
       // The server's answer wins (a new device, or another account's); a
       // server that sent none leaves the one we had.
@@ -149,6 +164,7 @@ class BatonAuthClient {
         undefined,
         grant.deviceToken ?? previous?.deviceToken ?? deviceToken,
       );
+      if (key !== null) state.dpopJkt = key.jkt;
       this.backoff.reset();
       await this.session.commit(state, { login: true });
       return state;
@@ -237,6 +253,10 @@ class BatonAuthClient {
 
   on<E extends AuthClientEventName>(event: E, listener: (payload: AuthClientEvents[E]) => void): () => void {
     return this.events.on(event, listener);
+  }
+
+  dpopStatus(): DpopStatus {
+    return this.dpop.status(this.session.state);
   }
 
   dispose(): void {
@@ -329,6 +349,8 @@ class BatonAuthClient {
   private async signOutLocally(reason: SignOutReason): Promise<void> {
     const current = await this.session.readCurrent();
     await this.session.commit(tombstone(reason, nextSeq(current), current?.deviceToken));
+    // The key dies with its session: a later login makes a new one.
+    await this.dpop.forget(current?.kind === 'session' ? current.dpopJkt : undefined);
     this.restored = true;
   }
 

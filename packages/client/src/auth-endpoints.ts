@@ -1,4 +1,5 @@
 import type { BatonUser } from './auth-client-types.js';
+import type { ProofSender } from './dpop-agent.js';
 import { BatonClientError } from './errors.js';
 import {
   type AuthHttpContext,
@@ -33,14 +34,20 @@ export interface LoginExtras {
   deviceToken: string | undefined;
 }
 
-/** `POST /auth/login`: a token grant for the credentials (RFC 6749 §5.1 response shape). */
+/**
+ * `POST /auth/login`: a token grant for the credentials (RFC 6749 §5.1
+ * response shape). With a `sender` holding a key, the login carries a DPoP
+ * proof and the new session is bound to that key (RFC 9449 §5).
+ */
 export async function requestLogin(
   ctx: AuthHttpContext,
   credentials: { email: string; password: string },
   extras: LoginExtras,
+  sender?: ProofSender,
 ): Promise<TokenGrant> {
   const path = '/auth/login';
-  const response = await postAuth(ctx, path, {
+  const send = sender === undefined ? postAuth : sender.post;
+  const response = await send(ctx, path, {
     email: credentials.email,
     password: credentials.password,
     ...(extras.clientId === undefined ? {} : { client_id: extras.clientId }),
@@ -54,12 +61,18 @@ export async function requestLogin(
 
 /**
  * `POST /auth/refresh` (RFC 6749 §6): the refresh token in the body in token
- * mode, the HttpOnly cookie alone in cookie mode.
+ * mode, the HttpOnly cookie alone in cookie mode. A bound session's refresh
+ * carries a DPoP proof by its key in both modes (RFC 9449 §5).
  */
-export async function requestRefresh(ctx: AuthHttpContext, base: LiveState | null): Promise<TokenGrant> {
+export async function requestRefresh(
+  ctx: AuthHttpContext,
+  base: LiveState | null,
+  sender?: ProofSender,
+): Promise<TokenGrant> {
   const path = '/auth/refresh';
   const body = ctx.mode === 'token' ? { refresh_token: base?.refreshToken } : {};
-  const response = await postAuth({ ...ctx, timeoutMs: ctx.refreshTimeoutMs }, path, body);
+  const send = sender === undefined ? postAuth : sender.post;
+  const response = await send({ ...ctx, timeoutMs: ctx.refreshTimeoutMs }, path, body);
   if (!response.ok) throw await errorFromResponse(response, path, ctx.now());
   return parseTokenGrant(await readJson(response), ctx.mode, path);
 }

@@ -21,7 +21,14 @@ export type BatonClientErrorCode =
   /** A 4xx without an error code the client recognises. */
   | 'request_failed'
   /** The client was disposed. */
-  | 'disposed';
+  | 'disposed'
+  /**
+   * The session is bound to a DPoP key (RFC 9449) that this context does not
+   * have (IndexedDB blocked, `dpop: false`): it is not refreshed from here,
+   * and it is kept. The server's `invalid_dpop_proof` and `use_dpop_nonce`
+   * pass through as they are, and keep the session too.
+   */
+  | 'dpop_unavailable';
 
 /** Why a session ended, as reported by the `signedOut` event. */
 export type SignOutReason =

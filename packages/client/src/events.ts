@@ -1,3 +1,4 @@
+import type { DpopUnavailableReason } from './dpop-agent.js';
 import type { BatonClientError, SignOutReason } from './errors.js';
 
 /** Where an event came from: this client, or another tab/instance sharing the session. */
@@ -13,6 +14,12 @@ export interface AuthClientEvents {
   signedOut: { reason: SignOutReason; source: EventSource };
   /** Signed in to a (different) session, or signed out. */
   sessionChanged: { signedIn: boolean; sessionId: string | undefined; source: EventSource };
+  /**
+   * DPoP cannot be used here: a login falls back to an unbound session, or a
+   * bound session cannot be refreshed from this context (it is kept; another
+   * tab that has the key can refresh it). Fires once per reason in a row.
+   */
+  dpopUnavailable: { reason: DpopUnavailableReason; message: string };
 }
 
 /** Name of an event of {@link AuthClientEvents}. */
@@ -23,6 +30,7 @@ const EVENT_NAMES: ReadonlySet<string> = new Set<AuthClientEventName>([
   'refreshFailed',
   'signedOut',
   'sessionChanged',
+  'dpopUnavailable',
 ]);
 
 type Listener = (payload: never) => void;

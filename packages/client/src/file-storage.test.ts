@@ -75,3 +75,35 @@ describe('fileStorage', () => {
     expect(server.refreshes.rotated).toBe(1);
   });
 });
+
+describe('fileStorage keeps the DPoP key', () => {
+  it('in the same 0600 file, so a later run signs with the session key; gone at sign-out', async () => {
+    const path = join(dir, 'session.json');
+    const server = fakeServer({ accessTtlSeconds: 120 });
+    const first = clientFor(server, { dpop: true, storage: fileStorage(path), storageKey: 'cli' });
+    const { sessionId } = await first.login(credentials);
+    expect(server.isBound(sessionId!)).toBe(true);
+    const file = JSON.parse(await readFile(path, 'utf8')) as Record<string, string>;
+    const stored = JSON.parse(file['dpop-key:cli']!) as {
+      privateJwk: { d?: string };
+      publicJwk: { d?: string };
+    };
+    // Node cannot write a non-extractable key out: this one is extractable, and lives where the refresh token does.
+    expect(typeof stored.privateJwk.d).toBe('string');
+    expect(stored.publicJwk.d).toBeUndefined();
+    if (process.platform !== 'win32') expect((await stat(path)).mode & 0o777).toBe(0o600);
+    first.dispose();
+
+    // A later process: a new storage on the same file, the same key.
+    server.clock.advance(3 * 60_000);
+    const second = clientFor(server, { dpop: true, storage: fileStorage(path), storageKey: 'cli' });
+    expect((await second.fetch('/auth/me')).status).toBe(200);
+    expect(server.proofs.at(-1)).toMatchObject({ path: '/auth/refresh', outcome: 'accepted' });
+    expect(server.proofs.at(-1)!.header['jwk']).toEqual(server.proofs[0]!.header['jwk']);
+    expect(server.keyRefusals).toEqual([]);
+
+    await second.logout();
+    const after = JSON.parse(await readFile(path, 'utf8')) as Record<string, string>;
+    expect(after['dpop-key:cli']).toBeUndefined();
+  });
+});

@@ -4,6 +4,7 @@
  * `@baton/client` never reach `node:fs`.
  */
 import { sleep } from './coordination.js';
+import type { DpopKeyStore } from './dpop-keys.js';
 import { BatonClientError } from './errors.js';
 import type { TokenStorage } from './storage.js';
 
@@ -80,6 +81,22 @@ export function fileStorage(path: string, options: FileStorageOptions = {}): Tok
     }
   }
 
+  /** Read-modify-write; write-then-rename: a reader never sees half a file, and a crash mid-write leaves the old one. */
+  async function update(change: (all: Record<string, string>) => void): Promise<void> {
+    const f = await fs();
+    await f.mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    const all = await readAll();
+    change(all);
+    const temp = `${path}.${Date.now().toString(36)}${Math.random().toString(36).slice(2)}.tmp`;
+    await f.writeFile(temp, `${JSON.stringify(all, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+    try {
+      await f.rename(temp, path);
+    } catch (error) {
+      await f.rm(temp, { force: true });
+      throw error;
+    }
+  }
+
   return {
     async get(key) {
       const value = (await readAll())[key];
@@ -87,20 +104,12 @@ export function fileStorage(path: string, options: FileStorageOptions = {}): Tok
     },
 
     async set(key, value) {
-      const f = await fs();
-      await f.mkdir(dirname(path), { recursive: true, mode: 0o700 });
-      const all = await readAll();
-      all[key] = value;
-      // Write-then-rename: a reader never sees half a file, and a crash mid-write leaves the old one.
-      const temp = `${path}.${Date.now().toString(36)}${Math.random().toString(36).slice(2)}.tmp`;
-      await f.writeFile(temp, `${JSON.stringify(all, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
-      try {
-        await f.rename(temp, path);
-      } catch (error) {
-        await f.rm(temp, { force: true });
-        throw error;
-      }
+      await update((all) => {
+        all[key] = value;
+      });
     },
+
+    keys: fileKeyStore(readAll, update),
 
     async lock<T>(_name: string, fn: () => Promise<T>): Promise<T> {
       const f = await fs();
@@ -142,6 +151,58 @@ export function fileStorage(path: string, options: FileStorageOptions = {}): Tok
       } finally {
         await f.rm(lockDir, { recursive: true, force: true });
       }
+    },
+  };
+}
+
+/** Where a session's key goes in the file: beside its state, under a name no state key uses. */
+const keyEntry = (name: string) => `dpop-key:${name}`;
+
+const ES256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
+
+/**
+ * DPoP keys in the same file (RFC 9449). Node's CryptoKeys cannot be
+ * written out unless extractable, so the client makes extractable keys for
+ * this store and it keeps the private JWK. The file already holds the
+ * refresh token, with mode 0600: whoever can read it has both, as with any
+ * key file on disk; what binding adds here is that a copy of the token
+ * alone (a log, a backup of one value, a proxy) is useless.
+ */
+function fileKeyStore(
+  readAll: () => Promise<Record<string, string>>,
+  update: (change: (all: Record<string, string>) => void) => Promise<void>,
+): DpopKeyStore {
+  return {
+    extractable: true,
+    async get(name) {
+      const raw = (await readAll())[keyEntry(name)];
+      if (typeof raw !== 'string') return null;
+      let stored: { privateJwk?: JsonWebKey; publicJwk?: JsonWebKey };
+      try {
+        stored = JSON.parse(raw) as typeof stored;
+      } catch {
+        return null;
+      }
+      if (stored.privateJwk === undefined || stored.publicJwk === undefined) return null;
+      const subtle = globalThis.crypto.subtle;
+      return {
+        // Not extractable once loaded: nothing in this process needs to export it again.
+        privateKey: await subtle.importKey('jwk', stored.privateJwk, ES256, false, ['sign']),
+        publicKey: await subtle.importKey('jwk', stored.publicJwk, ES256, true, ['verify']),
+      };
+    },
+    async set(name, pair) {
+      const subtle = globalThis.crypto.subtle;
+      const privateJwk = await subtle.exportKey('jwk', pair.privateKey);
+      const publicJwk = await subtle.exportKey('jwk', pair.publicKey);
+      await update((all) => {
+        all[keyEntry(name)] = JSON.stringify({ privateJwk, publicJwk });
+      });
+    },
+    async delete(name) {
+      await update((all) => {
+        delete all[keyEntry(name)];
+      });
     },
   };
 }

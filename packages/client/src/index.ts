@@ -11,9 +11,12 @@ export {
   type AuthMode,
   type BatonUser,
   createAuthClient,
+  type DpopStatus,
+  type DpopUnavailableReason,
   type EventSource,
   type SessionInfo,
 } from './auth-client.js';
+export type { DpopKeyStore } from './dpop-keys.js';
 export {
   BatonClientError,
   type BatonClientErrorCode,

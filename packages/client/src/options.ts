@@ -56,6 +56,13 @@ export interface AuthClientOptions {
   tokenOrigins?: readonly string[];
   /** Uniform random in [0, 1) for jitter (default `Math.random`); injectable for tests. */
   random?: () => number;
+  /**
+   * Bind each session to a DPoP key (RFC 9449) made at login, so that its
+   * refresh token is useless without the key. Default true; where WebCrypto
+   * or a place to keep the key is missing, sessions are unbound and
+   * `dpopUnavailable` says why.
+   */
+  dpop?: boolean;
 }
 
 /** Default `timeoutMs`. */
@@ -91,6 +98,7 @@ const OPTION_KEYS: ReadonlySet<string> = new Set([
   'refreshRetryBudgetMs',
   'tokenOrigins',
   'random',
+  'dpop',
 ]);
 
 /** Options after {@link validateOptions}: checked, defaults filled in, frozen. */
@@ -108,6 +116,7 @@ export interface ClientConfig {
   readonly refreshRetryBudgetMs: number;
   readonly tokenOrigins: ReadonlySet<string>;
   readonly random: () => number;
+  readonly dpop: boolean;
 }
 
 /**
@@ -175,6 +184,8 @@ export function validateOptions(options: AuthClientOptions): ClientConfig {
   ) {
     throw new TypeError('createAuthClient: refreshRetryBudgetMs must be a number of milliseconds >= 0');
   }
+  if (options.dpop !== undefined && typeof options.dpop !== 'boolean')
+    throw new TypeError('createAuthClient: dpop must be a boolean');
   if (storageKey !== undefined && (typeof storageKey !== 'string' || storageKey === '')) {
     throw new TypeError('createAuthClient: storageKey must be a non-empty string');
   }
@@ -218,6 +229,7 @@ export function validateOptions(options: AuthClientOptions): ClientConfig {
     refreshRetryBudgetMs: refreshRetryBudgetMs ?? DEFAULT_REFRESH_RETRY_BUDGET_MS,
     tokenOrigins: origins,
     random: options.random ?? Math.random,
+    dpop: options.dpop ?? true,
   });
 }
 

@@ -1,6 +1,7 @@
 import { requestRefresh, revokeQuietly } from './auth-endpoints.js';
 import type { RecordedFailure, RefreshBackoff } from './backoff.js';
 import { runningFlight, singleFlight, sleep } from './coordination.js';
+import type { DpopAgent } from './dpop-agent.js';
 import { BatonClientError } from './errors.js';
 import type { AuthEvents } from './events.js';
 import type { AuthHttpContext, TokenGrant } from './http.js';
@@ -63,6 +64,7 @@ export interface RefresherParts {
   backoff: RefreshBackoff;
   events: AuthEvents;
   jitter: TokenJitter;
+  dpop: DpopAgent;
   isDisposed: () => boolean;
 }
 
@@ -79,6 +81,7 @@ export class Refresher {
   private readonly backoff: RefreshBackoff;
   private readonly events: AuthEvents;
   private readonly jitter: TokenJitter;
+  private readonly dpop: DpopAgent;
   private readonly isDisposed: () => boolean;
   /** Flights whose attempts this instance records (once each, however many of its callers joined). */
   private readonly watched = new WeakMap<Flight, { count: number; stop: () => void }>();
@@ -92,6 +95,7 @@ export class Refresher {
     this.backoff = parts.backoff;
     this.events = parts.events;
     this.jitter = parts.jitter;
+    this.dpop = parts.dpop;
     this.isDisposed = parts.isDisposed;
   }
 
@@ -238,7 +242,9 @@ export class Refresher {
           // The server may have rotated the token without our hearing it: the
           // retry presents the same token, which it answers with the successor
           // only inside its reuse grace window, counted from the first send.
-          if (answerMayBeLost(error) && lostSince === undefined) {
+          // A bound session's retry, with a proof by its key, gets the
+          // successor at any age (docs/dpop.md), so no deadline applies.
+          if (answerMayBeLost(error) && lostSince === undefined && base?.dpopJkt === undefined) {
             lostSince = sentAt;
             lostToken = base?.refreshToken;
           }
@@ -275,10 +281,12 @@ export class Refresher {
 
   /** One `POST /auth/refresh` from `base`, settled against whatever other contexts wrote meanwhile. */
   private async attempt(base: LiveState | null): Promise<RefreshOutcome> {
+    // Before anything is sent: a bound session is never refreshed without its key.
+    const key = await this.dpop.keyFor(base);
     const sentAt = this.config.now();
     let grant: TokenGrant;
     try {
-      grant = await requestRefresh(this.http, base);
+      grant = await requestRefresh(this.http, base, this.dpop.sender(key));
     } catch (error) {
       if (!(error instanceof BatonClientError && error.code === 'invalid_grant')) throw error;
       return this.onInvalidGrant(base);
@@ -298,6 +306,8 @@ export class Refresher {
       base,
       base?.deviceToken ?? latest?.deviceToken,
     );
+    // Cookie mode at start-up (no base): the stored key signed it, so the session is bound to it.
+    if (key !== null) next.dpopJkt = key.jkt;
     await this.session.commit(next);
     return { kind: 'live', state: next, storage: this.config.storage };
   }
@@ -310,6 +320,7 @@ export class Refresher {
     // The session is over, the device's proof of past logins is not: keep it.
     const state = tombstone('invalid_grant', nextSeq(latest, base), base.deviceToken ?? latest?.deviceToken);
     await this.session.commit(state);
+    await this.dpop.forget(base.dpopJkt);
     return { kind: 'signed_out', state, storage: this.config.storage };
   }
 

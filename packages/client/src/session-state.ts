@@ -24,6 +24,12 @@ export interface LiveState {
   expiresAt: number;
   /** Token mode: the server's device token; see {@link SignedOutState.deviceToken}. */
   deviceToken?: string;
+  /**
+   * The RFC 7638 thumbprint of the DPoP key the session is bound to (RFC
+   * 9449): refreshing it needs a proof by that key, so a context without
+   * the key must not try.
+   */
+  dpopJkt?: string;
 }
 
 /** A tombstone: the session ended. Kept (not deleted) so that it can win against older states. */
@@ -107,6 +113,7 @@ export function parseState(value: unknown): SessionState | null {
   if (typeof d['sessionId'] === 'string') state.sessionId = d['sessionId'];
   if (typeof d['scope'] === 'string') state.scope = d['scope'];
   if (isDeviceToken(d['deviceToken'])) state.deviceToken = d['deviceToken'];
+  if (typeof d['dpopJkt'] === 'string' && d['dpopJkt'] !== '') state.dpopJkt = d['dpopJkt'];
   return state;
 }
 
@@ -123,7 +130,7 @@ function isFiniteNumber(value: unknown): value is number {
  * when the request was *sent*, on our own clock: the server issued the token
  * after that, so this errs early, never late, and the JWT's `exp` (the
  * server's clock) is never compared with ours. What the grant lacks
- * (session id, scope) is carried over from `base`, the state it replaces.
+ * (session id, scope, DPoP binding) is carried over from `base`, the state it replaces.
  */
 export function liveState(
   grant: TokenGrant,
@@ -147,6 +154,8 @@ export function liveState(
   const scope = grant.scope ?? base?.scope;
   if (scope !== undefined) state.scope = scope;
   if (deviceToken !== undefined) state.deviceToken = deviceToken;
+  // A refresh does not change the key a session is bound to.
+  if (base?.dpopJkt !== undefined) state.dpopJkt = base.dpopJkt;
   return state;
 }
 

@@ -1,3 +1,5 @@
+import { assertKeyStore, type DpopKeyStore, memoryKeyStore } from './dpop-keys.js';
+
 /**
  * Where a client keeps its session between page loads or process runs. Values
  * are strings (JSON); any method may be synchronous or return a promise, so
@@ -23,6 +25,12 @@ export interface TokenStorage {
    * `storage` event for `localStorage`); returns an unsubscribe function.
    */
   subscribe?(key: string, listener: (value: string | null) => void): () => void;
+  /**
+   * Optional: keeps the session's DPoP key pair (RFC 9449) next to the
+   * session. Without it the key goes to IndexedDB (browsers), or, where
+   * there is none, sessions are not bound.
+   */
+  keys?: DpopKeyStore;
 }
 
 /**
@@ -37,6 +45,7 @@ export function memoryStorage(): TokenStorage {
     set: (key, value) => {
       values.set(key, value);
     },
+    keys: memoryKeyStore(),
   };
 }
 
@@ -108,4 +117,5 @@ export function assertStorage(value: unknown): asserts value is TokenStorage {
   if (s.subscribe !== undefined && typeof s.subscribe !== 'function') {
     throw new TypeError('createAuthClient: storage.subscribe must be a function');
   }
+  if (s.keys !== undefined) assertKeyStore(s.keys);
 }

@@ -67,6 +67,10 @@ client.on('sessionChanged', ({ signedIn, source }) => {
   if (signedIn) void loadSessions().catch(() => {});
 });
 
+client.on('dpopUnavailable', ({ reason }) => {
+  log(`dpopUnavailable: ${reason}, the session is not bound to a key`, 'failed');
+});
+
 els.clearLog.addEventListener('click', () => els.log.replaceChildren());
 
 // ---------------------------------------------------------------------------
@@ -78,6 +82,8 @@ function render() {
   els.signedIn.hidden = session === null;
   els.signedOut.hidden = session !== null;
   els.status.dataset.state = session ? 'signed-in' : 'signed-out';
+  // Whether the refresh cookie only works with this browser's key (DPoP).
+  els.status.dataset.dpop = client.dpop.bound ? 'bound' : 'unbound';
   els.status.textContent = session ? `Signed in · session ${session.sessionId ?? ''}` : 'Signed out';
   document.title = session ? 'Baton demo · signed in' : 'Baton demo';
   if (session === null) {

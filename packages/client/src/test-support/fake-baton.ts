@@ -4,8 +4,15 @@
  * strict where the client could go wrong: refresh tokens rotate, a spent one
  * is answered with the same successor only inside the grace window and
  * otherwise revokes the session, access tokens carry a JWT `exp` on the
- * *server's* clock, and cookie-mode calls need the CSRF header.
+ * *server's* clock, and cookie-mode calls need the CSRF header. It speaks
+ * DPoP as docs/dpop.md says: proofs are verified with WebCrypto, every
+ * login and refresh answer carries a nonce, a login with a proof binds the
+ * session, and a bound session's spent token with a proof by its key gets
+ * the same successor at any age.
  */
+import { FakeDpop, type SeenProof } from './fake-dpop.js';
+
+export type { SeenProof } from './fake-dpop.js';
 
 /** A clock that tests move by hand. */
 export class ManualClock {
@@ -34,6 +41,8 @@ interface Session {
   id: string;
   userId: string;
   revoked: boolean;
+  /** Thumbprint of the DPoP key the session is bound to. */
+  jkt?: string;
 }
 
 /** One request as the fake saw it; `authorization` is kept only for assertions on which token was sent. */
@@ -43,6 +52,8 @@ export interface SeenRequest {
   authorization: string | null;
   csrf: string | null;
   credentials: string | undefined;
+  /** The `DPoP` header, if any. */
+  dpop: string | null;
 }
 
 export interface FakeBatonOptions {
@@ -85,6 +96,8 @@ export class FakeBaton {
   readonly issuedDeviceTokens: string[] = [];
   /** Accounts locked by someone else's failed logins: only a trusted device of the account gets in. */
   readonly locked = new Set<string>();
+  /** Refusals of a bound session's token for want of its key (nothing revoked), like the server's security events. */
+  readonly keyRefusals: ('dpop_proof_missing' | 'dpop_key_mismatch')[] = [];
 
   private readonly users = new Map<string, { id: string; password: string }>();
   private readonly sessions = new Map<string, Session>();
@@ -95,6 +108,8 @@ export class FakeBaton {
   private readonly failures: { path: string; failure: Failure }[] = [];
   private counter = 0;
   private readonly hangs: (() => void)[] = [];
+  /** Proof checks and nonces. */
+  private readonly dpop: FakeDpop;
 
   constructor(options: FakeBatonOptions = {}) {
     this.origin = options.origin ?? 'https://auth.test';
@@ -102,6 +117,17 @@ export class FakeBaton {
     this.accessTtlSeconds = options.accessTtlSeconds ?? 900;
     this.graceMs = options.graceMs ?? 10_000;
     this.latencyMs = options.latencyMs ?? 1;
+    this.dpop = new FakeDpop(this.origin, this.clock);
+  }
+
+  /** Every DPoP proof received, decoded, in order. */
+  get proofs(): readonly SeenProof[] {
+    return this.dpop.proofs;
+  }
+
+  /** When set, a proof without a nonce is always answered `use_dpop_nonce` (as if its iat were out of the window). */
+  set requireNonce(value: boolean) {
+    this.dpop.requireNonce = value;
   }
 
   /** Total refresh requests that reached the server. */
@@ -140,6 +166,16 @@ export class FakeBaton {
     return [...this.sessions.values()].filter((s) => !s.revoked).map((s) => s.id);
   }
 
+  /** Whether `sessionId` is bound to a DPoP key. */
+  isBound(sessionId: string): boolean {
+    return this.sessions.get(sessionId)?.jkt !== undefined;
+  }
+
+  /** Forgets every nonce handed out (as if they expired): the next proof with one gets `use_dpop_nonce`. */
+  expireNonces(): void {
+    this.dpop.expireNonces();
+  }
+
   /** Whether the server would accept this access token now. */
   accepts(accessToken: string): boolean {
     return this.checkAccess(`Bearer ${accessToken}`) === null;
@@ -156,6 +192,7 @@ export class FakeBaton {
       authorization: request.headers.get('authorization'),
       csrf: request.headers.get('x-baton-csrf'),
       credentials: init?.credentials,
+      dpop: request.headers.get('dpop'),
     };
     this.requests.push(seen);
     const text = request.method === 'GET' ? '' : await request.text();
@@ -173,7 +210,7 @@ export class FakeBaton {
       const { failure } = this.failures.splice(index, 1)[0]!;
       if (failure.kind === 'network') throw new TypeError('fetch failed');
       if (failure.kind === 'hang' || failure.kind === 'lost') {
-        if (failure.kind === 'lost') this.route(request.method, path, body, seen, text);
+        if (failure.kind === 'lost') await this.route(request.method, path, body, seen, text);
         // The caller's signal, as passed to fetch, else the Request's own.
         const signal = init?.signal ?? request.signal;
         return new Promise<Response>((_, reject) => {
@@ -191,14 +228,40 @@ export class FakeBaton {
     return this.route(request.method, path, body, seen, text);
   };
 
-  private route(
+  private async route(
     method: string,
     path: string,
     body: Record<string, unknown>,
     seen: SeenRequest,
     text: string,
-  ): Response {
+  ): Promise<Response> {
     const key = `${method} ${path}`;
+    if (key === 'POST /auth/login' || key === 'POST /auth/refresh') {
+      // As the server: every answer of these routes, errors included, carries a nonce and the server's time.
+      const response = await this.dpopRoute(key, body, seen);
+      response.headers.set('DPoP-Nonce', this.dpop.nonce());
+      response.headers.set('Date', new Date(this.clock.ms).toUTCString());
+      return response;
+    }
+    return this.plainRoute(key, body, seen, text);
+  }
+
+  private async dpopRoute(key: string, body: Record<string, unknown>, seen: SeenRequest): Promise<Response> {
+    const proof = seen.dpop === null ? null : await this.dpop.check(seen.dpop, seen.path);
+    if (proof !== null && 'error' in proof)
+      return json(400, { error: proof.error, error_description: proof.error });
+    if (key === 'POST /auth/refresh') {
+      const fromBody = typeof body['refresh_token'] === 'string' ? body['refresh_token'] : undefined;
+      const cookieMode = fromBody === undefined;
+      if (cookieMode && seen.csrf !== '1')
+        return json(403, { error: 'access_denied', error_description: 'CSRF' });
+      const presented = fromBody ?? this.cookie ?? undefined;
+      return this.refresh(presented, cookieMode, proof?.jkt);
+    }
+    return this.login(body, seen, proof?.jkt);
+  }
+
+  private plainRoute(key: string, body: Record<string, unknown>, seen: SeenRequest, text: string): Response {
     switch (key) {
       case 'POST /auth/register': {
         const email = String(body['email']);
@@ -208,47 +271,6 @@ export class FakeBaton {
         return json(201, {
           user: { id: this.users.get(email)!.id, email, created_at: new Date(this.clock.ms).toISOString() },
         });
-      }
-      case 'POST /auth/login': {
-        const email = String(body['email']);
-        const user = this.users.get(email);
-        const presented = typeof body['device_token'] === 'string' ? body['device_token'] : undefined;
-        this.presentedDeviceTokens.push(presented);
-        // As the real server: a device token counts only for the account it logged in to.
-        const trusted =
-          presented !== undefined && user !== undefined && this.devices.get(presented) === user.id;
-        if (this.locked.has(email) && !trusted) {
-          return json(
-            429,
-            { error: 'too_many_requests', error_description: 'Too many failed logins' },
-            { 'Retry-After': '900' },
-          );
-        }
-        if (!user || user.password !== body['password']) {
-          return json(401, { error: 'invalid_credentials', error_description: 'Wrong email or password' });
-        }
-        const cookieMode = body['mode'] === 'cookie';
-        if (cookieMode && seen.csrf !== '1')
-          return json(403, { error: 'access_denied', error_description: 'CSRF' });
-        const session: Session = { id: `ses_${++this.counter}`, userId: user.id, revoked: false };
-        this.sessions.set(session.id, session);
-        const pair = this.issue(session.id);
-        let deviceToken = trusted ? presented : undefined;
-        if (deviceToken === undefined) {
-          deviceToken = `bdv_${++this.counter}_${Math.random().toString(36).slice(2)}`;
-          this.devices.set(deviceToken, user.id);
-          this.issuedDeviceTokens.push(deviceToken);
-        }
-        // Cookie mode: the device token would be an HttpOnly cookie, never in the body.
-        return this.tokenResponse(pair, session.id, cookieMode, cookieMode ? undefined : deviceToken);
-      }
-      case 'POST /auth/refresh': {
-        const fromBody = typeof body['refresh_token'] === 'string' ? body['refresh_token'] : undefined;
-        const cookieMode = fromBody === undefined;
-        if (cookieMode && seen.csrf !== '1')
-          return json(403, { error: 'access_denied', error_description: 'CSRF' });
-        const presented = fromBody ?? this.cookie ?? undefined;
-        return this.refresh(presented, cookieMode);
       }
       case 'POST /auth/logout': {
         const fromBody = typeof body['refresh_token'] === 'string' ? body['refresh_token'] : undefined;
@@ -289,6 +311,40 @@ export class FakeBaton {
     }
   }
 
+  private login(body: Record<string, unknown>, seen: SeenRequest, jkt: string | undefined): Response {
+    const email = String(body['email']);
+    const user = this.users.get(email);
+    const presented = typeof body['device_token'] === 'string' ? body['device_token'] : undefined;
+    this.presentedDeviceTokens.push(presented);
+    // As the real server: a device token counts only for the account it logged in to.
+    const trusted = presented !== undefined && user !== undefined && this.devices.get(presented) === user.id;
+    if (this.locked.has(email) && !trusted) {
+      return json(
+        429,
+        { error: 'too_many_requests', error_description: 'Too many failed logins' },
+        { 'Retry-After': '900' },
+      );
+    }
+    if (!user || user.password !== body['password']) {
+      return json(401, { error: 'invalid_credentials', error_description: 'Wrong email or password' });
+    }
+    const cookieMode = body['mode'] === 'cookie';
+    if (cookieMode && seen.csrf !== '1')
+      return json(403, { error: 'access_denied', error_description: 'CSRF' });
+    const session: Session = { id: `ses_${++this.counter}`, userId: user.id, revoked: false };
+    this.sessions.set(session.id, session);
+    if (jkt !== undefined) session.jkt = jkt;
+    const pair = this.issue(session.id);
+    let deviceToken = trusted ? presented : undefined;
+    if (deviceToken === undefined) {
+      deviceToken = `bdv_${++this.counter}_${Math.random().toString(36).slice(2)}`;
+      this.devices.set(deviceToken, user.id);
+      this.issuedDeviceTokens.push(deviceToken);
+    }
+    // Cookie mode: the device token would be an HttpOnly cookie, never in the body.
+    return this.tokenResponse(pair, session.id, cookieMode, cookieMode ? undefined : deviceToken);
+  }
+
   private issue(sessionId: string): { accessToken: string; refreshToken: string } {
     const n = ++this.counter;
     const exp = Math.floor(this.clock.ms / 1000) + this.accessTtlSeconds;
@@ -318,12 +374,18 @@ export class FakeBaton {
     });
   }
 
-  private refresh(presented: string | undefined, cookieMode: boolean): Response {
+  private refresh(presented: string | undefined, cookieMode: boolean, jkt: string | undefined): Response {
     const invalid = () =>
       json(401, { error: 'invalid_grant', error_description: 'The refresh token is invalid' });
     const record = presented === undefined ? undefined : this.refreshTokens.get(presented);
     const session = record ? this.sessions.get(record.sessionId) : undefined;
     if (!record || !session || session.revoked) {
+      this.refreshes.invalid++;
+      return invalid();
+    }
+    if (session.jkt !== undefined && session.jkt !== jkt) {
+      // Not valid for this sender: refused, and nothing revoked (a thief cannot sign the owner out).
+      this.keyRefusals.push(jkt === undefined ? 'dpop_proof_missing' : 'dpop_key_mismatch');
       this.refreshes.invalid++;
       return invalid();
     }
@@ -335,7 +397,9 @@ export class FakeBaton {
     }
     const successorUnused =
       record.successor && this.refreshTokens.get(record.successor.refreshToken)?.usedAt === null;
-    if (this.clock.ms - record.usedAt <= this.graceMs && successorUnused && record.successor) {
+    // A bound session's proof shows the key holder asking again (a lost answer): no time limit.
+    const inGrace = session.jkt !== undefined || this.clock.ms - record.usedAt <= this.graceMs;
+    if (inGrace && successorUnused && record.successor) {
       this.refreshes.grace_replay++;
       return this.tokenResponse(record.successor, session.id, cookieMode);
     }

@@ -35,6 +35,11 @@ export function clientFor(
     now: () => server.clock.ms + skewMs,
     // Deterministic jitter: the middle of its range.
     random: () => 0.5,
+    // Unbound unless a test asks for DPoP: the suites about refresh timing
+    // count requests and jump the fake clocks past a nonce's lifetime, and
+    // fake timers cannot hurry WebCrypto. auth-client.dpop*.test.ts covers
+    // DPoP, the default, including the concurrency promises.
+    dpop: false,
     ...rest,
   });
   live.push(client);
