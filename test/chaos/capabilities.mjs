@@ -22,9 +22,13 @@ export async function probeCapabilities(serverUrl) {
       meta.dpop_signing_alg_values_supported.length > 0;
   }
   const client = await import(DIST.client);
+  // A client with DPoP has a `dpop` status property; ask one that never sends a request.
+  const probe = client.createAuthClient({ baseUrl: 'http://127.0.0.1:9', mode: 'token' });
+  const clientDpop = probe.dpop !== undefined;
+  probe.dispose();
   return {
     'server-dpop': serverDpop,
-    'client-dpop': Object.keys(client).some((name) => /dpop/i.test(name)),
+    'client-dpop': clientDpop,
     chromium: existsSync(CHROMIUM_PATH),
   };
 }

@@ -8,7 +8,7 @@ import { inspect } from 'node:util';
 import { parentPort, workerData } from 'node:worker_threads';
 import { seededRandom } from './rng.mjs';
 
-const { baseUrl, sessions, offsets, workerIndex, seed, thinkMs, dist, appTimeoutMs, appAttempts } =
+const { baseUrl, sessions, offsets, workerIndex, seed, thinkMs, dist, appTimeoutMs, appAttempts, dpop } =
   workerData;
 const { createAuthClient } = await import(dist.client);
 const { fileStorage } = await import(dist.fileStorage);
@@ -57,6 +57,8 @@ const clients = sessions.map((s, i) => {
     // jump of a laptop waking up), shared through the SharedArrayBuffer.
     now: () => Date.now() + clockOffsets[i],
     random,
+    // Bound (the SDK's default) or deliberately unbound, per scenario: both populations must hold.
+    dpop,
   });
   client.on('signedOut', (e) =>
     stats.signedOut.push({ session: i, reason: e.reason, source: e.source, at: Date.now() }),

@@ -22,14 +22,16 @@ const WORKER = new URL('./client-worker.mjs', import.meta.url);
  * @param {number} [opts.thinkMs]      pause between one client's calls (default 1 000)
  */
 export async function startPopulation(opts) {
-  const random = seededRandom(deriveSeed(opts.seed, 'population'));
+  // Both populations (bound and unbound) may run at once on one cluster: their accounts and files differ.
+  const kind = opts.dpop ? 'bound' : 'unbound';
+  const random = seededRandom(deriveSeed(opts.seed, opts.dpop ? 'population-dpop' : 'population'));
   const maxSkewMs = opts.maxSkewMs ?? 600_000;
   const tag = Math.floor(random() * 1e9).toString(36);
   const sessions = Array.from({ length: opts.sessions }, (_, i) => ({
-    email: `chaos-${tag}-${i}@example.com`,
+    email: `chaos-${kind}-${tag}-${i}@example.com`,
     password: `chaos password ${tag} ${i}`,
-    storagePath: join(opts.dir, `session-${i}.json`),
-    storageKey: `chaos:${i}`,
+    storagePath: join(opts.dir, `${kind}-session-${i}.json`),
+    storageKey: `chaos:${kind}:${i}`,
   }));
   const offsets = new SharedArrayBuffer(8 * opts.sessions);
   const clock = new Float64Array(offsets);
@@ -48,6 +50,7 @@ export async function startPopulation(opts) {
         thinkMs: opts.thinkMs ?? 1000,
         appTimeoutMs: 15_000,
         appAttempts: 4,
+        dpop: opts.dpop ?? false,
         dist: { client: DIST.client, fileStorage: DIST.fileStorage },
       },
     });
