@@ -1,4 +1,9 @@
-import type { RefreshTokenRecord, RefreshTokenState, SessionRecord } from '../store/store.js';
+import type {
+  RefreshTokenRecord,
+  RefreshTokenState,
+  SecurityEventRecord,
+  SessionRecord,
+} from '../store/store.js';
 import type { AccessTokens, IssuedTokens } from './access-tokens.js';
 import { type AuthenticatedClient, issuedAudiences } from './clients.js';
 import { toEpochSeconds } from './clock.js';
@@ -155,6 +160,30 @@ export interface Sessions {
 
 const INACTIVE: InactiveToken = Object.freeze({ active: false });
 
+/** Who ends a session for each reason: the user, an operator, or the client the token was issued to. */
+const REVOKED_BY = {
+  logout: 'user',
+  logout_all: 'user',
+  revoked_by_user: 'user',
+  admin: 'admin',
+  token_revoked: 'client',
+};
+
+/** The `session_revoked` event of a revocation, written in its transaction. */
+function revocationEvent(
+  at: number,
+  reason: keyof typeof REVOKED_BY,
+  who: { sessionId?: string; userId: string | null },
+): SecurityEventRecord {
+  return {
+    type: 'session_revoked',
+    at,
+    userId: who.userId,
+    sessionId: who.sessionId ?? null,
+    detail: { reason, by: REVOKED_BY[reason] },
+  };
+}
+
 /** Creates the sessions part of the service. */
 export function createSessions(core: CoreContext, tokens: AccessTokens): Sessions {
   const { store, now, cfg, emit, issuer } = core;
@@ -180,7 +209,11 @@ export function createSessions(core: CoreContext, tokens: AccessTokens): Session
         sessionId: state.session.id,
         clientId: state.session.clientId,
         ip: ctx.ip ?? null,
-        detail: { usedAt: state.token.usedAt, successorUsed: state.successor?.usedAt != null },
+        detail: {
+          usedAt: state.token.usedAt,
+          successorUsed: state.successor?.usedAt != null,
+          userAgent: ctx.userAgent?.slice(0, 512) ?? null,
+        },
       },
     });
     emit({
@@ -215,7 +248,13 @@ export function createSessions(core: CoreContext, tokens: AccessTokens): Session
     session: { id: string; userId?: string },
     reason: 'logout' | 'admin' | 'token_revoked',
   ) {
-    const revoked = await store.revokeSession({ sessionId: session.id, reason, now: now() });
+    const t = now();
+    const revoked = await store.revokeSession({
+      sessionId: session.id,
+      reason,
+      now: t,
+      event: revocationEvent(t, reason, { sessionId: session.id, userId: session.userId ?? null }),
+    });
     if (revoked)
       emit({
         kind: 'session_revoked',
@@ -359,7 +398,13 @@ export function createSessions(core: CoreContext, tokens: AccessTokens): Session
       if (!session || session.userId !== userId || session.revokedAt !== null) {
         throw new BatonError('not_found', 'No such session');
       }
-      await store.revokeSession({ sessionId, reason: 'revoked_by_user', now: now() });
+      const t = now();
+      await store.revokeSession({
+        sessionId,
+        reason: 'revoked_by_user',
+        now: t,
+        event: revocationEvent(t, 'revoked_by_user', { sessionId, userId }),
+      });
       emit({ kind: 'session_revoked', reason: 'revoked_by_user', sessionId, userId, count: 1 });
     },
 
@@ -368,7 +413,13 @@ export function createSessions(core: CoreContext, tokens: AccessTokens): Session
     },
 
     async logoutAll(userId, reason = 'logout_all') {
-      const count = await store.revokeUserSessions({ userId, reason, now: now() });
+      const t = now();
+      const count = await store.revokeUserSessions({
+        userId,
+        reason,
+        now: t,
+        event: revocationEvent(t, reason, { userId }),
+      });
       emit({ kind: 'session_revoked', reason, userId, count });
       return count;
     },

@@ -1,4 +1,4 @@
-import type { Store } from '../store/store.js';
+import type { SecurityEventQuery, SecurityEventRecord, Store } from '../store/store.js';
 import { type AccessTokens, createAccessTokens } from './access-tokens.js';
 import { type Accounts, createAccounts, DEFAULT_CLIENT_ID } from './accounts.js';
 import { type ClientRegistry, createClientRegistry } from './client-registry.js';
@@ -8,6 +8,7 @@ import { createDevices, type Devices } from './devices.js';
 import { BatonError } from './errors.js';
 import { createSigningKeyAdmin, type SigningKeyAdmin } from './key-admin.js';
 import { type LoginLimiter, NO_LOGIN_LIMITS } from './login-limiter.js';
+import { type PruneReport, pruneStore, type RetentionSettings, resolveRetention } from './pruning.js';
 import { createSessions, type Sessions } from './sessions.js';
 import { KeyRing, type SigningAlgorithm } from './signing-keys.js';
 
@@ -23,6 +24,7 @@ export {
 } from './accounts.js';
 export type { RefreshOutcome, RequestContext, TokenServiceEvent } from './context.js';
 export type { TrustedDevice } from './devices.js';
+export { DEFAULT_RETENTION, type PruneReport, type RetentionSettings } from './pruning.js';
 
 /** Options of {@link createTokenService}. Durations in milliseconds. */
 export interface TokenServiceOptions {
@@ -51,6 +53,8 @@ export interface TokenServiceOptions {
    * revokes the least recently used ones (`session_limit`).
    */
   maxSessionsPerUser?: number;
+  /** How long ended sessions, spent refresh tokens and security events are kept (see {@link RetentionSettings}). */
+  retention?: Partial<RetentionSettings>;
 }
 
 /**
@@ -80,6 +84,17 @@ export interface TokenService extends Accounts, Sessions, Omit<AccessTokens, 'is
   findTrustedDevice: Devices['findTrustedDevice'];
   /** Readiness: pings the store; `temporarily_unavailable` when it does not answer. Returns its dialect. */
   checkStore(): Promise<{ dialect: string }>;
+  /** The retention in force (ms). */
+  readonly retention: Readonly<RetentionSettings>;
+  /**
+   * Deletes what is past its retention (see {@link RetentionSettings});
+   * with `dryRun`, only counts it. Safe to run on several instances at once.
+   */
+  prune(opts?: { dryRun?: boolean }): Promise<PruneReport>;
+  /** Security events matching every filter, newest first (`baton events`). */
+  listSecurityEvents(query?: SecurityEventQuery): Promise<SecurityEventRecord[]>;
+  /** Sessions alive now (a metric). */
+  countActiveSessions(): Promise<number>;
 }
 
 const DEFAULTS: LifetimeConfig = {
@@ -112,6 +127,7 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
   const maxSessionsPerUser = options.maxSessionsPerUser ?? 100;
   if (!Number.isSafeInteger(maxSessionsPerUser) || maxSessionsPerUser < 1)
     throw new TypeError('maxSessionsPerUser must be a positive integer');
+  const retention = Object.freeze(resolveRetention(options.retention, cfg.reuseGrace));
   const alg = options.signingAlg ?? 'ES256';
   const keys = new KeyRing({ store, now, alg, maxTokenLifetime: cfg.accessTtl });
   const clients = createClientRegistry(store, now);
@@ -169,6 +185,15 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
       }
       return { dialect: store.dialect };
     },
+
+    retention,
+    async prune(opts = {}) {
+      const report = await pruneStore(store, retention, now, opts);
+      if (!report.dryRun) core.emit({ kind: 'pruned', deleted: report.deleted });
+      return report;
+    },
+    listSecurityEvents: (query) => store.listSecurityEvents(query),
+    countActiveSessions: () => store.countActiveSessions(now()),
 
     findTrustedDevice: devices.findTrustedDevice,
     authenticate: tokens.authenticate,

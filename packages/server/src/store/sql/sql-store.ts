@@ -14,6 +14,8 @@ import {
   toUser,
 } from '../rows.js';
 import type {
+  PruneCutoffs,
+  PruneKind,
   RefreshTokenState,
   RevocationReason,
   RotationResult,
@@ -117,6 +119,60 @@ export function createSqlStore(dialect: SqlDialect): Store {
     return { outcome: 'rotated' };
   }
 
+  const PRUNED_TABLE: Record<PruneKind, SqlFragment> = {
+    session_tokens: tokens,
+    sessions,
+    spent_tokens: tokens,
+    trusted_devices: devices,
+    security_events: events,
+  };
+
+  /**
+   * The rows of `kind` past their cut-off, at most `limit`, either deleted
+   * or counted (a dry run counts exactly what a run would delete). Each
+   * selection is answered from an index of migration 4.
+   */
+  function prunable(kind: PruneKind, c: PruneCutoffs, limit: number, mode: 'delete' | 'count'): Statement {
+    const open = new SqlFragment(
+      mode === 'delete'
+        ? `DELETE FROM ${PRUNED_TABLE[kind].text} WHERE id IN (`
+        : 'SELECT CAST(COUNT(*) AS INTEGER) AS n FROM (',
+    );
+    const close = new SqlFragment(mode === 'delete' ? ')' : ') v');
+    const ended = c.sessionsEndedBefore;
+    switch (kind) {
+      // An ended session's tokens go first, in batches, so deleting the
+      // session itself never cascades over thousands of rows in one go.
+      case 'session_tokens':
+        return sql`${open}SELECT t.id FROM ${tokens} t WHERE t.session_id IN (
+            SELECT id FROM ${sessions} WHERE revoked_at < ${ended}
+            UNION ALL SELECT id FROM ${sessions} WHERE revoked_at IS NULL AND idle_expires_at < ${ended})
+          LIMIT ${limit}${close}`;
+      case 'sessions':
+        return sql`${open}SELECT id FROM ${sessions} WHERE revoked_at < ${ended}
+          UNION ALL SELECT id FROM ${sessions} WHERE revoked_at IS NULL AND idle_expires_at < ${ended}
+          LIMIT ${limit}${close}`;
+      // Inside sessions still kept: a spent token past the reuse-detection
+      // horizon whose successor is spent too. Never the current token (unused),
+      // never the parent of the current one (a grace replay or a client whose
+      // response was lost derives that successor from it). Successors are
+      // always younger than their parent, so a token inside the horizon keeps
+      // its whole chain forward.
+      case 'spent_tokens':
+        return sql`${open}SELECT t.id FROM ${tokens} t
+            JOIN ${tokens} n ON n.id = t.successor_id
+            JOIN ${sessions} s ON s.id = t.session_id
+          WHERE t.used_at IS NOT NULL AND t.used_at < ${c.tokensUsedBefore} AND n.used_at IS NOT NULL
+            AND (s.revoked_at IS NULL OR s.revoked_at >= ${ended}) AND s.idle_expires_at >= ${ended}
+          LIMIT ${limit}${close}`;
+      case 'trusted_devices':
+        return sql`${open}SELECT id FROM ${devices} WHERE last_used_at < ${c.devicesUsedBefore}
+          LIMIT ${limit}${close}`;
+      case 'security_events':
+        return sql`${open}SELECT id FROM ${events} WHERE at < ${c.eventsBefore} LIMIT ${limit}${close}`;
+    }
+  }
+
   return {
     dialect: dialect.name,
 
@@ -197,15 +253,17 @@ export function createSqlStore(dialect: SqlDialect): Store {
           ${onConflict}`;
       });
     },
-    deleteClient(id, now) {
+    deleteClient(id, now, event) {
       return dialect.transaction(function* () {
         yield sql`UPDATE ${sessions} SET revoked_at = ${now}, revoked_reason = 'admin'
           WHERE client_id = ${id} AND revoked_at IS NULL`;
-        return (yield* changesOf(sql`DELETE FROM ${clients} WHERE id = ${id}`)) === 1;
+        const deleted = (yield* changesOf(sql`DELETE FROM ${clients} WHERE id = ${id}`)) === 1;
+        if (deleted) yield* recordEvent(event);
+        return deleted;
       });
     },
 
-    createSession({ session: s, firstToken, verifiedPasswordHash, sessionLimit }) {
+    createSession({ session: s, firstToken, verifiedPasswordHash, sessionLimit, event: loginEvent }) {
       // Together or not at all: a session without a token could never be used
       // or listed correctly; a token without a session breaks the foreign key.
       return dialect.transaction(function* (): Work<SessionCreation> {
@@ -225,6 +283,7 @@ export function createSqlStore(dialect: SqlDialect): Store {
             ${s.idleExpiresAt}, ${s.expiresAt}, ${s.userAgent}, ${s.ip})`;
         yield sql`INSERT INTO ${tokens} (id, session_id, secret_hash, parent_id, successor_id, created_at, used_at)
           VALUES (${firstToken.id}, ${s.id}, ${firstToken.secretHash}, NULL, NULL, ${s.createdAt}, NULL)`;
+        yield* recordEvent(loginEvent);
         if (!sessionLimit) return { created: true, evicted: [] };
         // The user's row is locked above, so concurrent logins of one user
         // count one after another and the cap holds exactly.
@@ -349,14 +408,38 @@ export function createSqlStore(dialect: SqlDialect): Store {
     },
     async listSecurityEvents(opts = {}) {
       const limit = opts.limit ?? 100;
-      const userId = opts.userId;
+      const userId = opts.userId ?? null;
+      const type = opts.type ?? null;
+      const since = opts.since ?? 0;
       // The id is the order of recording: events with the same `at` still come back newest first.
       const found = await read(() =>
-        userId
-          ? rowsOf(sql`SELECT * FROM ${events} WHERE user_id = ${userId} ORDER BY id DESC LIMIT ${limit}`)
-          : rowsOf(sql`SELECT * FROM ${events} ORDER BY id DESC LIMIT ${limit}`),
+        rowsOf(sql`SELECT * FROM ${events}
+          WHERE (CAST(${userId} AS TEXT) IS NULL OR user_id = ${userId})
+            AND (CAST(${type} AS TEXT) IS NULL OR type = ${type}) AND at >= ${since}
+          ORDER BY id DESC LIMIT ${limit}`),
       );
       return found.map(toEvent);
+    },
+
+    pruneBatch(kind, cutoffs, limit) {
+      // One statement per batch, in a transaction of its own (SQLite: BEGIN
+      // IMMEDIATE, so it queues for the write lock instead of failing to
+      // upgrade a read): a refresh waits for at most one small batch. Two
+      // instances choosing the same rows delete them once; the later one
+      // simply deletes fewer.
+      return dialect.transaction(() => changesOf(prunable(kind, cutoffs, limit, 'delete')));
+    },
+    async countPrunable(kind, cutoffs) {
+      const [r] = await read(() => rowsOf(prunable(kind, cutoffs, Number.MAX_SAFE_INTEGER, 'count')));
+      return Number(r?.n ?? 0);
+    },
+    async countActiveSessions(now) {
+      // Answered from the partial index on live sessions: idle_expires_at never exceeds expires_at.
+      const [r] = await read(() =>
+        rowsOf(sql`SELECT CAST(COUNT(*) AS INTEGER) AS n FROM ${sessions}
+          WHERE revoked_at IS NULL AND idle_expires_at > ${now}`),
+      );
+      return Number(r?.n ?? 0);
     },
   };
 }
