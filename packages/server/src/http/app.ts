@@ -2,7 +2,9 @@ import { STATUS_CODES } from 'node:http';
 import cookie from '@fastify/cookie';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { BatonError } from '../core/errors.js';
+import { startPruneJob } from '../core/prune-job.js';
 import { createTokenService, type TokenService } from '../core/token-service.js';
+import { timedStore } from '../store/timed-store.js';
 import { registerBodyParsers } from './body-parsers.js';
 import type { RouteContext } from './context.js';
 import { renderError } from './error-catalogue.js';
@@ -85,9 +87,12 @@ const serializers = {
 export async function createServer(options: ServerOptions): Promise<FastifyInstance> {
   const opts = resolveServerOptions(options);
   const metrics = createMetrics();
-  const limits = createLimits(opts.limits, opts.redis);
+  const limits = createLimits(opts.limits, opts.redis, metrics.limited);
+  const store = timedStore(opts.store, (operation, outcome, seconds) =>
+    metrics.storeDuration.observe({ operation, outcome }, seconds),
+  );
   const service = createTokenService({
-    store: opts.store,
+    store,
     issuer: opts.issuer,
     signingAlg: opts.signingAlg,
     ...(opts.accessTtl !== undefined ? { accessTtl: opts.accessTtl } : {}),
@@ -96,6 +101,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     ...(opts.reuseGrace !== undefined ? { reuseGrace: opts.reuseGrace } : {}),
     ...(opts.now ? { now: opts.now } : {}),
     maxSessionsPerUser: opts.maxSessionsPerUser,
+    ...(opts.retention ? { retention: opts.retention } : {}),
     onEvent: (e) => metrics.observe(e),
     limiter: limits,
   });
@@ -171,6 +177,17 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     app.log.warn({ err }, 'reloading the signing keys failed'),
   );
   app.addHook('onClose', async () => stopKeyPolling());
+  metrics.trackActiveSessions(() => service.countActiveSessions());
+  // Every instance prunes (several at once is safe); close() waits for a run in progress.
+  if (opts.pruneInterval !== null) {
+    const stopPruning = startPruneJob({
+      interval: opts.pruneInterval,
+      initialDelay: Math.min(60_000, opts.pruneInterval),
+      run: () => service.prune(),
+      onError: (err) => app.log.warn({ err }, 'pruning failed'),
+    });
+    app.addHook('onClose', () => stopPruning());
+  }
   // preClose runs once close() has begun and before the listener closes: from here on,
   // requests still arriving on open connections (pipelined, keep-alive) go elsewhere.
   let draining = false;
