@@ -12,6 +12,8 @@ export interface ServeConfig {
   databaseUrl: string;
   redisUrl: string | undefined;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** How long SIGTERM/SIGINT waits for in-flight requests before closing them (ms). */
+  shutdownTimeout: number;
   server: Omit<ServerOptions, 'store' | 'redis'>;
   /** Settings that are legal but unusual, to log at start. */
   warnings: string[];
@@ -92,6 +94,11 @@ const KNOWN_VARS = new Set([
   'BATON_MAX_CONNECTIONS',
   'BATON_MAX_SESSIONS_PER_USER',
   'BATON_METRICS_TOKEN',
+  'BATON_RETENTION_ENDED_SESSIONS',
+  'BATON_RETENTION_SPENT_TOKENS',
+  'BATON_RETENTION_EVENTS',
+  'BATON_PRUNE_INTERVAL',
+  'BATON_SHUTDOWN_TIMEOUT',
 ]);
 
 /**
@@ -219,6 +226,21 @@ export function loadServeConfig(env: Record<string, string | undefined>): ServeC
     );
   }
 
+  const retention = {
+    endedSessions: duration('BATON_RETENTION_ENDED_SESSIONS', '30d'),
+    spentTokens: duration('BATON_RETENTION_SPENT_TOKENS', '30d'),
+    securityEvents: duration('BATON_RETENTION_EVENTS', '90d'),
+  };
+  // Inside the grace window a replay must still find its token to be handed the same successor.
+  if (retention.spentTokens < reuseGrace)
+    throw new ConfigError('BATON_RETENTION_SPENT_TOKENS: must be at least BATON_REUSE_GRACE');
+  const pruneText = get('BATON_PRUNE_INTERVAL') ?? '10m';
+  const pruneInterval =
+    pruneText.toLowerCase() === 'off' ? null : parseDuration(pruneText, 'BATON_PRUNE_INTERVAL');
+  if (pruneInterval !== null && pruneInterval < 1000)
+    throw new ConfigError('BATON_PRUNE_INTERVAL: must be at least 1s, or "off"');
+  const shutdownTimeout = duration('BATON_SHUTDOWN_TIMEOUT', '10s');
+
   for (const name of Object.keys(env)) {
     if (name.startsWith('BATON_') && !KNOWN_VARS.has(name))
       warnings.push(`${name} is not a Baton setting and is ignored`);
@@ -230,6 +252,7 @@ export function loadServeConfig(env: Record<string, string | undefined>): ServeC
     databaseUrl,
     redisUrl,
     logLevel: logLevel as ServeConfig['logLevel'],
+    shutdownTimeout,
     warnings,
     server: {
       issuer,
@@ -249,6 +272,8 @@ export function loadServeConfig(env: Record<string, string | undefined>): ServeC
       maxConnections,
       maxSessionsPerUser,
       ...(metricsToken !== undefined ? { metricsToken } : {}),
+      retention,
+      pruneInterval,
     },
   };
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 import { clients } from './clients.js';
 import { ConfigError } from './config.js';
+import { events } from './events.js';
 import { keys } from './keys.js';
 import { migrate } from './migrate.js';
+import { prune } from './prune.js';
 import { serve } from './serve.js';
 import { sessions } from './sessions.js';
 import { users } from './users.js';
@@ -16,6 +18,8 @@ Commands:
   keys      list|rotate|retire signing keys (baton keys --help)
   users     list|disable|enable accounts (baton users --help)
   sessions  list|revoke|revoke-all a user's sessions (baton sessions --help)
+  prune     delete what is past its retention, [--dry-run] [--json] (baton prune --help)
+  events    list security events, [--user U] [--type T] [--since 24h] (baton events --help)
 
 Configuration: see the README's table of BATON_* environment variables.
 `;
@@ -27,6 +31,8 @@ const commands: Record<string, (args: readonly string[], env: NodeJS.ProcessEnv)
   keys,
   users,
   sessions,
+  prune,
+  events,
 };
 
 async function main(argv: readonly string[]): Promise<void> {

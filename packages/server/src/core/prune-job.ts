@@ -7,7 +7,7 @@ export interface PruneJobOptions {
   /** Delay of the first run after start (e.g. 1 min: not while the instance warms up). */
   initialDelay: number;
   /** Runs the pruning once. */
-  run: () => Promise<PruneReport>;
+  run: (signal: AbortSignal) => Promise<PruneReport>;
   /** A run that failed (the next one is still scheduled). */
   onError: (err: unknown) => void;
   /** Random number in [0, 1), for the jitter. */
@@ -18,8 +18,9 @@ export interface PruneJobOptions {
  * Runs pruning on a timer in every instance. Each delay is jittered by up to
  * a quarter of it, so instances started together do not all prune at the
  * same moment (running together is safe, just wasteful). Runs never
- * overlap. Returns `stop`, which cancels the next run and resolves once a
- * run in progress has finished, so the store can be closed after it.
+ * overlap. Returns `stop`, which cancels the next run, ends a run in
+ * progress after its current batch, and resolves once it has, so the
+ * store can be closed after it.
  */
 export function startPruneJob(opts: PruneJobOptions): () => Promise<void> {
   const random = opts.random ?? Math.random;
@@ -27,11 +28,12 @@ export function startPruneJob(opts: PruneJobOptions): () => Promise<void> {
   let stopped = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let running: Promise<void> | undefined;
+  const abort = new AbortController();
 
   const schedule = (ms: number) => {
     timer = setTimeout(() => {
       running = opts
-        .run()
+        .run(abort.signal)
         .then(
           () => {},
           (err: unknown) => opts.onError(err),
@@ -40,15 +42,16 @@ export function startPruneJob(opts: PruneJobOptions): () => Promise<void> {
           running = undefined;
           if (!stopped) schedule(jittered(opts.interval));
         });
-    }, jittered(ms));
+    }, ms);
     // A pending run must not keep a process alive that is otherwise done.
     timer.unref();
   };
-  schedule(opts.initialDelay);
+  schedule(jittered(opts.initialDelay));
 
   return async () => {
     stopped = true;
     clearTimeout(timer);
+    abort.abort();
     await running;
   };
 }

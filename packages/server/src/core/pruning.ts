@@ -71,18 +71,20 @@ export function pruneCutoffs(r: RetentionSettings, t: number): PruneCutoffs {
 /**
  * Deletes (or with `dryRun` counts) everything past its retention, kind by
  * kind in {@link PRUNE_KINDS} order, in batches of {@link PRUNE_BATCH}.
- * Between batches it yields to the event loop, so requests interleave.
+ * Between batches it yields to the event loop, so requests interleave;
+ * an aborted `signal` ends the run after the batch in progress.
  */
 export async function pruneStore(
   store: Store,
   retention: RetentionSettings,
   now: Clock,
-  opts: { dryRun?: boolean } = {},
+  opts: { dryRun?: boolean; signal?: AbortSignal } = {},
 ): Promise<PruneReport> {
   const at = now();
   const cutoffs = pruneCutoffs(retention, at);
   const deleted = Object.fromEntries(PRUNE_KINDS.map((k) => [k, 0])) as Record<PruneKind, number>;
   for (const kind of PRUNE_KINDS) {
+    if (opts.signal?.aborted) break;
     if (opts.dryRun) {
       deleted[kind] = await store.countPrunable(kind, cutoffs);
       continue;
@@ -90,7 +92,8 @@ export async function pruneStore(
     for (;;) {
       const n = await store.pruneBatch(kind, cutoffs, PRUNE_BATCH);
       deleted[kind] += n;
-      if (n < PRUNE_BATCH) break;
+      // A shutdown stops between batches; what is left waits for the next run.
+      if (n < PRUNE_BATCH || opts.signal?.aborted) break;
       await new Promise((resolve) => setImmediate(resolve));
     }
   }

@@ -90,7 +90,7 @@ export interface TokenService extends Accounts, Sessions, Omit<AccessTokens, 'is
    * Deletes what is past its retention (see {@link RetentionSettings});
    * with `dryRun`, only counts it. Safe to run on several instances at once.
    */
-  prune(opts?: { dryRun?: boolean }): Promise<PruneReport>;
+  prune(opts?: { dryRun?: boolean; signal?: AbortSignal }): Promise<PruneReport>;
   /** Security events matching every filter, newest first (`baton events`). */
   listSecurityEvents(query?: SecurityEventQuery): Promise<SecurityEventRecord[]>;
   /** Sessions alive now (a metric). */

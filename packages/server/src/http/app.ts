@@ -86,7 +86,7 @@ const serializers = {
  */
 export async function createServer(options: ServerOptions): Promise<FastifyInstance> {
   const opts = resolveServerOptions(options);
-  const metrics = createMetrics();
+  const metrics = createMetrics(opts.now);
   const limits = createLimits(opts.limits, opts.redis, metrics.limited);
   const store = timedStore(opts.store, (operation, outcome, seconds) =>
     metrics.storeDuration.observe({ operation, outcome }, seconds),
@@ -183,7 +183,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     const stopPruning = startPruneJob({
       interval: opts.pruneInterval,
       initialDelay: Math.min(60_000, opts.pruneInterval),
-      run: () => service.prune(),
+      run: (signal) => service.prune({ signal }),
       onError: (err) => app.log.warn({ err }, 'pruning failed'),
     });
     app.addHook('onClose', () => stopPruning());
@@ -193,6 +193,21 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   let draining = false;
   app.addHook('preClose', async () => {
     draining = true;
+  });
+  // Requests each connection has delivered and not yet seen answered: more than one when a
+  // client pipelines. Node emits 'request' as soon as it has parsed one, so this is current.
+  const pending = new WeakMap<object, number>();
+  app.server.on('request', (req, res) => {
+    const socket = req.socket;
+    pending.set(socket, (pending.get(socket) ?? 0) + 1);
+    res.once('close', () => pending.set(socket, (pending.get(socket) ?? 1) - 1));
+  });
+  // A request admitted before the drain is answered in full, with `Connection: close`, so
+  // its keep-alive connection ends with it instead of idling until the keep-alive timeout.
+  // Not while a pipelined request waits behind it on the same connection: that one gets
+  // its own answer (the drain's 503), which closes the connection then.
+  app.addHook('onSend', async (request, reply) => {
+    if (draining && (pending.get(request.raw.socket) ?? 0) <= 1) reply.header('connection', 'close');
   });
 
   registerBodyParsers(app, opts.bodyLimit);
