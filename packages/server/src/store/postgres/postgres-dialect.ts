@@ -19,7 +19,7 @@ import { postgresMigrations } from './postgres-migrations.js';
  * and listens to its `error` event.)
  */
 type Pool = Pick<pg.Pool, 'query' | 'connect' | 'end'>;
-type PoolClient = Pick<pg.PoolClient, 'query' | 'release'>;
+type PoolClient = Pick<pg.PoolClient, 'query' | 'release' | 'on' | 'off'>;
 /** Anything that runs a parameterised query: the pool, or a client inside a transaction. */
 type Queryable = Pick<pg.Pool, 'query'> | PoolClient;
 
@@ -104,6 +104,13 @@ async function inTransaction<T>(pool: Pool, work: () => Work<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     const client = await pool.connect();
     let broken = false;
+    // The pool listens for errors only on idle clients. A checked-out one whose
+    // connection dies (a restart, a dropped route) emits 'error' too, and
+    // unheard that would crash the process: the failing query reports it anyway.
+    const onError = () => {
+      broken = true;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const result = await driveAsync(work(), (s) => execute(client, s));
@@ -119,6 +126,7 @@ async function inTransaction<T>(pool: Pool, work: () => Work<T>): Promise<T> {
       if (attempt < TX_ATTEMPTS && RETRYABLE.has((err as { code?: string }).code ?? '')) continue;
       throw err;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }
