@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import { connect, createServer as createNetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -76,7 +78,76 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
+/**
+ * A loopback TCP proxy in front of the server that, once told to, cuts the
+ * next `n` connections as soon as they open (the client sees a network
+ * error), and passes every other connection through.
+ */
+async function flakyProxy(targetPort: number) {
+  let cut = 0;
+  let cutSoFar = 0;
+  const open = new Set<Socket>();
+  const proxy = createNetServer((socket) => {
+    open.add(socket);
+    socket.on('close', () => open.delete(socket));
+    if (cut > 0) {
+      cut--;
+      cutSoFar++;
+      socket.destroy();
+      return;
+    }
+    const upstream = connect(targetPort, '127.0.0.1');
+    open.add(upstream);
+    upstream.on('close', () => open.delete(upstream));
+    socket.pipe(upstream).pipe(socket);
+    socket.on('error', () => upstream.destroy());
+    upstream.on('error', () => socket.destroy());
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const address = proxy.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    /** Cuts the next `n` connections; open ones are closed, so the next request needs a new one. */
+    cutNext(n: number) {
+      cut = n;
+      for (const socket of open) socket.destroy();
+    },
+    get cut() {
+      return cutSoFar;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of open) socket.destroy();
+        proxy.close(() => resolve());
+      }),
+  };
+}
+
 describe('client in Node against a real server', () => {
+  it('an expired token whose refresh meets a network error: fetch retries and succeeds, no sign-out', async () => {
+    const proxy = await flakyProxy(baton.port);
+    try {
+      const { c } = await signedInClient({ baseUrl: proxy.url });
+      const failures: { retryable: boolean; code: string }[] = [];
+      c.on('refreshFailed', ({ error, retryable }) => failures.push({ retryable, code: error.code }));
+      await untilExpired(c);
+      const before = await refreshTotal();
+
+      proxy.cutNext(1);
+      const response = await c.fetch('/auth/me');
+      expect(response.status).toBe(200);
+      expect(proxy.cut).toBe(1);
+      expect(failures).toEqual([{ retryable: true, code: 'network_error' }]);
+      const after = await refreshTotal();
+      expect(after.rotated - before.rotated).toBe(1);
+      expect(after.reuse).toBe(before.reuse);
+      expect(c.getSession()).not.toBeNull();
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('100 concurrent fetches with an expired access token: one refresh reaches the server, all 100 succeed', async () => {
     const { c } = await signedInClient();
     await untilExpired(c);
@@ -183,6 +254,61 @@ describe('client in Node against a real server', () => {
     const after = await refreshTotal();
     expect(after.total - before.total).toBe(1);
     expect(after.reuse).toBe(before.reuse);
+  });
+
+  it("a caller's AbortSignal still cancels a request after garbage collection (Node 20: a Request's signal dies with the Request)", async () => {
+    if (!existsSync(join(CLIENT_DIST, 'index.js')))
+      throw new Error('packages/client/dist is missing: run `npm run build`');
+    // An API origin that accepts the request and never answers.
+    const silent = createHttpServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const address = silent.address();
+    const api = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    const script = `
+        import { createAuthClient } from ${JSON.stringify(join(CLIENT_DIST, 'index.js'))};
+        const client = createAuthClient({ baseUrl: process.env.BASE, mode: 'token', tokenOrigins: [process.env.API] });
+        const credentials = { email: 'gc-' + Date.now() + '@example.com', password: 'a long enough password' };
+        await client.register(credentials);
+        await client.login(credentials);
+        const controller = new AbortController();
+        const pending = client.fetch(process.env.API + '/slow', { signal: controller.signal }).then(
+          () => 'resolved',
+          (error) => 'rejected ' + error.name,
+        );
+        // Let the request reach the server, then collect everything the client let go of.
+        await new Promise((r) => setTimeout(r, 200));
+        for (let i = 0; i < 5; i++) {
+          globalThis.gc();
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        controller.abort();
+        // Bounded only so that a request that ignores the abort is reported rather than hanging the suite.
+        const hung = new Promise((r) => setTimeout(() => r('not cancelled'), 5000));
+        console.log(await Promise.race([pending, hung]));
+        process.exit(0);
+      `;
+    try {
+      const out = await new Promise<string>((resolve, reject) => {
+        const child = spawn(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], {
+          env: { ...process.env, BASE: baton.url, API: api },
+        });
+        let text = '';
+        child.stdout.on('data', (d: Buffer) => {
+          text += d.toString();
+        });
+        child.stderr.on('data', (d: Buffer) => {
+          text += d.toString();
+        });
+        child.on('error', reject);
+        child.on('exit', (code) =>
+          code === 0 ? resolve(text.trim()) : reject(new Error(`exit ${code}: ${text}`)),
+        );
+      });
+      expect(out).toBe('rejected AbortError');
+    } finally {
+      silent.closeAllConnections();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
   });
 });
 

@@ -89,7 +89,11 @@ describe.runIf(postgresUp)('two server processes on one PostgreSQL database', ()
     for (const s of [a, b]) {
       const res = await fetch(`http://127.0.0.1:${s.port}/readyz`);
       expect(res.status).toBe(200);
-      expect(await res.json()).toEqual({ status: 'ready', store: 'postgres' });
+      expect(await res.json()).toEqual({
+        status: 'ready',
+        store: 'postgres',
+        checks: { store: { status: 'up', dialect: 'postgres', latency_ms: expect.any(Number) } },
+      });
     }
     const tables = await admin.query(
       `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name`,
@@ -98,8 +102,10 @@ describe.runIf(postgresUp)('two server processes on one PostgreSQL database', ()
     expect(tables.rows.map((r: { table_name: string }) => r.table_name)).toEqual([
       'baton_migrations',
       'clients',
+      'dpop_proofs',
       'refresh_tokens',
       'security_events',
+      'server_secrets',
       'sessions',
       'signing_keys',
       'trusted_devices',

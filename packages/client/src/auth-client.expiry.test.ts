@@ -126,7 +126,8 @@ describe('sleep and wake', () => {
   it('retries at once when the network comes back, without waiting out the backoff', async () => {
     const { win } = stubPage();
     const server = fakeServer();
-    const client = clientFor(server, { random: () => 0.999 });
+    // One attempt per call, so each call below meets one failure.
+    const client = clientFor(server, { random: () => 0.999, refreshRetryBudgetMs: 0 });
     const events = recordEvents(client);
     await client.login(credentials);
     server.clock.advance(minutes(14));

@@ -134,11 +134,38 @@ describe('Web Locks', () => {
     otherTab.close();
   });
 
+  it('a due token goes out at once when the tab holding the lock says its refresh is retrying', async () => {
+    const locks = new FakeLocks();
+    vi.stubGlobal('navigator', { locks });
+    const server = fakeServer();
+    const client = clientFor(server, { storageKey: 'k4' });
+    await client.login(credentials);
+    const token = await client.getAccessToken();
+    server.clock.advance(minutes(14)); // due, not expired
+
+    const otherTab = new BroadcastChannel('baton:k4');
+    const release = locks.hold('baton-refresh:k4');
+    otherTab.postMessage({ t: 'lock', from: 'other', phase: 'acquired', hold: 'h1' });
+    await new Promise((r) => setTimeout(r, 10));
+    const before = locks.requests;
+    const request = client.fetch('/auth/me');
+    await vi.waitFor(() => expect(locks.requests).toBe(before + 2)); // waiting for the other tab
+    // Its attempt failed; it keeps the lock and retries. We do not wait for that.
+    otherTab.postMessage({ t: 'retrying', from: 'other', code: 'network_error' });
+
+    expect((await request).status).toBe(200);
+    expect(server.requests.at(-1)?.authorization).toBe(`Bearer ${token}`);
+    expect(server.refreshCount).toBe(0); // one retrying refresh: the other tab's, not ours as well
+    release();
+    otherTab.postMessage({ t: 'lock', from: 'other', phase: 'released', hold: 'h1' });
+    otherTab.close();
+  });
+
   it('gives up waiting for a lock that is never released, keeping the session', async () => {
     const locks = new FakeLocks();
     vi.stubGlobal('navigator', { locks });
     const server = fakeServer();
-    const client = clientFor(server, { storageKey: 'k3', timeoutMs: 20 });
+    const client = clientFor(server, { storageKey: 'k3', timeoutMs: 20, refreshRetryBudgetMs: 0 });
     await client.login(credentials);
     server.clock.advance(minutes(20));
     locks.hold('baton-refresh:k3'); // a stuck tab

@@ -65,7 +65,7 @@ describe('one refresh at a time', () => {
       set: (key, value) => inner.set(key, value),
     };
     const server = fakeServer();
-    const client = clientFor(server, { storage, timeoutMs: 50, random: () => 0 });
+    const client = clientFor(server, { storage, timeoutMs: 50, random: () => 0, refreshRetryBudgetMs: 0 });
     await client.login(credentials);
     server.clock.advance(minutes(20));
 
@@ -81,7 +81,7 @@ describe('one refresh at a time', () => {
 describe('failures keep the session', () => {
   it('backs off after a 503, honours Retry-After, and does not hit the server meanwhile', async () => {
     const server = fakeServer();
-    const client = clientFor(server);
+    const client = clientFor(server, { refreshRetryBudgetMs: 0 }); // one attempt per call: the backoff gate
     const events = recordEvents(client);
     await client.login(credentials);
     server.clock.advance(minutes(20));
@@ -110,7 +110,7 @@ describe('failures keep the session', () => {
 
   it('treats network errors and 429 as retryable, with a growing backoff', async () => {
     const server = fakeServer();
-    const client = clientFor(server, { random: () => 0.999_999 });
+    const client = clientFor(server, { random: () => 0.999_999, refreshRetryBudgetMs: 0 });
     const events = recordEvents(client);
     await client.login(credentials);
     server.clock.advance(minutes(20));
@@ -144,7 +144,7 @@ describe('failures keep the session', () => {
 
   it('times out a hanging refresh instead of waiting forever', async () => {
     const server = fakeServer();
-    const client = clientFor(server, { timeoutMs: 30, random: () => 0 });
+    const client = clientFor(server, { timeoutMs: 30, random: () => 0, refreshRetryBudgetMs: 0 });
     await client.login(credentials);
     server.clock.advance(minutes(20));
     server.failNext('/auth/refresh', { kind: 'hang' });
@@ -166,6 +166,25 @@ describe('failures keep the session', () => {
 
     server.clock.advance(500);
     await vi.advanceTimersByTimeAsync(500); // first backoff: 0.5 × 1 s
+    await vi.waitFor(() => expect(events.map((e) => e.name)).toContain('tokenRefreshed'));
+    expect(server.refreshCount).toBe(2);
+  });
+
+  it('retries in the background even when its timer fires a moment early by the clock', async () => {
+    const server = fakeServer({ latencyMs: 0 });
+    const client = clientFor(server, { random: () => 0.5 });
+    const events = recordEvents(client);
+    await client.login(credentials);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    server.clock.advance(minutes(14));
+    server.failNext('/auth/refresh', { kind: 'status', status: 502 });
+    await client.fetch('/auth/me'); // token still valid: the request goes through, the refresh failed
+    expect(server.refreshCount).toBe(1);
+
+    // Timers and Date.now() are not the same clock: the 500 ms timer fires
+    // when the clock has moved only 499 ms. The scheduled retry must still run.
+    server.clock.advance(499);
+    await vi.advanceTimersByTimeAsync(500);
     await vi.waitFor(() => expect(events.map((e) => e.name)).toContain('tokenRefreshed'));
     expect(server.refreshCount).toBe(2);
   });

@@ -8,7 +8,7 @@ import { type AuthHttpContext, errorFromResponse } from './http.js';
 import { type AuthClientOptions, assertCredentials, type ClientConfig, validateOptions } from './options.js';
 import { nextSeq } from './refresh-decision.js';
 import { isKeepSessionError, Refresher } from './refresher.js';
-import { abortable, buildRequest, isStreamBody, withBearer } from './request.js';
+import { abortable, buildRequest, callSignal, isStreamBody, withBearer } from './request.js';
 import { type LiveState, liveState, tombstone } from './session-state.js';
 import { SharedSession } from './shared-session.js';
 import { TokenJitter } from './token-jitter.js';
@@ -64,6 +64,7 @@ class BatonAuthClient {
       mode: config.mode,
       fetch: config.fetch,
       timeoutMs: config.timeoutMs,
+      refreshTimeoutMs: config.refreshTimeoutMs,
       now: config.now,
     };
     this.backoff = new RefreshBackoff(config.random, () => void this.refreshIfDue());
@@ -198,18 +199,26 @@ class BatonAuthClient {
     const request = buildRequest(input, init, this.config.authBase, this.config.tokenOrigins);
     // A stream body is consumed by the first attempt; it cannot be replayed after a 401.
     const replayable = !isStreamBody(init?.body);
-    const carried = await abortable(this.freshToken(), request.signal);
-    const response = await this.config.fetch(withBearer(request, carried.accessToken, replayable));
-    if (response.status !== 401 || !replayable) return response;
-    // The request remembers the token it carried: if another request or tab
-    // already replaced that token, `refresh` hands back the newer one without
-    // a network round trip; otherwise it refreshes once (shared with every
-    // other request that got a 401 for the same token). One replay only: a
-    // second 401 goes to the caller.
-    // The 401's body is not returned from here on: release its connection.
-    await response.body?.cancel().catch(() => {});
-    const next = await abortable(this.refresher.refresh(carried), request.signal);
-    return this.config.fetch(withBearer(request, next.accessToken, false));
+    // Passed to fetch itself, not only through the Request (see callSignal).
+    const { signal, done } = callSignal(input, init);
+    try {
+      const carried = await abortable(this.freshToken(signal), signal);
+      const response = await this.config.fetch(withBearer(request, carried.accessToken, replayable), {
+        signal,
+      });
+      if (response.status !== 401 || !replayable) return response;
+      // The request remembers the token it carried: if another request or tab
+      // already replaced that token, `refresh` hands back the newer one without
+      // a network round trip; otherwise it refreshes once (shared with every
+      // other request that got a 401 for the same token). One replay only: a
+      // second 401 goes to the caller.
+      // The 401's body is not returned from here on: release its connection.
+      await response.body?.cancel().catch(() => {});
+      const next = await this.refresher.refresh(carried, { signal });
+      return await this.config.fetch(withBearer(request, next.accessToken, false), { signal });
+    } finally {
+      done();
+    }
   }
 
   async getAccessToken(): Promise<string | null> {
@@ -244,7 +253,7 @@ class BatonAuthClient {
   // -------------------------------------------------------------------------
 
   /** A token to send now: the current one, or a refreshed one when it is due. */
-  private async freshToken(): Promise<LiveState> {
+  private async freshToken(signal?: AbortSignal): Promise<LiveState> {
     await this.ensureRestored();
     // Signed out as far as we know: another context may have signed in
     // through a shared storage without us hearing of it (a missed event).
@@ -253,10 +262,12 @@ class BatonAuthClient {
     if (decision.action === 'use') return decision.state;
     if (decision.action !== 'refresh') throw this.refresher.signedOutError();
     try {
-      return await this.refresher.refresh(decision.from);
+      // Due but not expired: the current token still works, so this call
+      // waits for the refresh only while nothing has failed.
+      return await this.refresher.refresh(decision.from, { signal, hasFallback: decision.fallback !== null });
     } catch (error) {
-      // Due but not expired: the current token still works, so a failed
-      // refresh (offline, 503, backing off) costs this request nothing.
+      // Due but not expired: a failed refresh (offline, 503, backing off)
+      // costs this request nothing; its retries go on in the background.
       const after = this.refresher.decide('request', this.session.state, null);
       if (isKeepSessionError(error)) {
         if (after.action === 'use') return after.state;
@@ -274,7 +285,9 @@ class BatonAuthClient {
       const decision = this.refresher.decide('request', this.session.state, null);
       if (decision.action === 'refresh') await this.refresher.refresh(decision.from);
     } catch {
-      // Reported through refreshFailed / signedOut.
+      // Reported through refreshFailed / signedOut. Whatever it was, a
+      // pending retryable failure keeps a retry scheduled.
+      if (!this.disposed) this.backoff.rescheduleIfIdle(this.config.now());
     }
   }
 

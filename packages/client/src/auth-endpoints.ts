@@ -59,7 +59,7 @@ export async function requestLogin(
 export async function requestRefresh(ctx: AuthHttpContext, base: LiveState | null): Promise<TokenGrant> {
   const path = '/auth/refresh';
   const body = ctx.mode === 'token' ? { refresh_token: base?.refreshToken } : {};
-  const response = await postAuth(ctx, path, body);
+  const response = await postAuth({ ...ctx, timeoutMs: ctx.refreshTimeoutMs }, path, body);
   if (!response.ok) throw await errorFromResponse(response, path, ctx.now());
   return parseTokenGrant(await readJson(response), ctx.mode, path);
 }

@@ -124,4 +124,46 @@ describe('RefreshBackoff', () => {
       vi.useRealTimers();
     }
   });
+
+  it('ends the window when its timer fires, even a moment early by the clock', () => {
+    vi.useFakeTimers();
+    try {
+      let retries = 0;
+      const backoff = new RefreshBackoff(
+        () => 0.5,
+        () => retries++,
+      );
+      const failure = backoff.fail(offline(), 10_000);
+      backoff.scheduleRetry(failure);
+      vi.advanceTimersByTime(failure.delayMs);
+      expect(retries).toBe(1);
+      // The timer fired at 10 499 by `now()`: the gate must let its retry through.
+      expect(() => backoff.assertReady(10_499)).not.toThrow();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('reschedules a retry that a swallowed error would have lost, a bounded number of times', () => {
+    vi.useFakeTimers();
+    try {
+      let retries = 0;
+      const backoff = new RefreshBackoff(
+        () => 0.5,
+        () => retries++,
+      );
+      backoff.rescheduleIfIdle(0); // nothing failed: nothing to retry
+      vi.runOnlyPendingTimers();
+      expect(retries).toBe(0);
+      backoff.fail(offline(), 0); // recorded, but no timer was started
+      for (let i = 0; i < MAX_BACKGROUND_RETRIES + 2; i++) {
+        backoff.rescheduleIfIdle(0);
+        backoff.rescheduleIfIdle(0); // already scheduled: no second timer
+        vi.runOnlyPendingTimers();
+      }
+      expect(retries).toBe(MAX_BACKGROUND_RETRIES);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });

@@ -65,6 +65,8 @@ export class RefreshBackoff {
   private since = 0;
   private until = 0;
   private error: BatonClientError | null = null;
+  /** Retries scheduled by {@link rescheduleIfIdle} since the last reset. */
+  private rescues = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
@@ -75,9 +77,9 @@ export class RefreshBackoff {
 
   /** Throws the last failure (with the time left) while backing off, so a refresh is not even attempted. */
   assertReady(now: number): void {
-    const { error, since, until } = this;
-    // `since <= now`: a clock set back must not stretch a backoff into hours.
-    if (error !== null && since <= now && now < until) {
+    const { error, until } = this;
+    const waitMs = this.waitMs(now);
+    if (error !== null && waitMs > 0) {
       throw new BatonClientError(error.code, error.message, {
         ...(error.status === undefined ? {} : { status: error.status }),
         retryable: error.retryable,
@@ -87,34 +89,83 @@ export class RefreshBackoff {
     }
   }
 
+  /** How long until the backoff window ends (0: a refresh may be attempted now). */
+  waitMs(now: number): number {
+    const { error, since, until } = this;
+    // `since <= now`: a clock set back must not stretch a backoff into hours.
+    return error !== null && since <= now && now < until ? until - now : 0;
+  }
+
   /** Records a failed refresh at `now` and picks the delay before the next attempt ({@link backoffDelay}). */
-  fail(error: BatonClientError, now: number): RecordedFailure {
+  fail(error: BatonClientError, now: number, notAfterMs?: number): RecordedFailure {
+    const failure = this.plan(error, notAfterMs);
+    this.record(failure, now);
+    return failure;
+  }
+
+  /**
+   * The failure {@link fail} would record, without recording it: the next
+   * attempt number and its delay. `notAfterMs` caps the delay (never below a
+   * server's `Retry-After`, which only comes with answers that rotated nothing).
+   */
+  plan(error: BatonClientError, notAfterMs?: number): RecordedFailure {
     const attempt = this.attempt + 1;
-    const delayMs = backoffDelay(attempt, this.random, error.retryAfterMs);
+    let delayMs = backoffDelay(attempt, this.random, error.retryAfterMs);
+    if (notAfterMs !== undefined && error.retryAfterMs === undefined)
+      delayMs = Math.min(delayMs, Math.max(0, Math.floor(notAfterMs)));
     const failure = new BatonClientError(error.code, error.message, {
       ...(error.status === undefined ? {} : { status: error.status }),
       retryable: error.retryable,
       retryAfterMs: delayMs,
       cause: error.cause ?? error,
     });
-    this.attempt = attempt;
-    this.since = now;
-    this.until = now + delayMs;
-    this.error = failure;
     return { error: failure, attempt, delayMs };
+  }
+
+  /** Records a failure planned by {@link plan} (here or by another client sharing the refresh) at `now`. */
+  record(failure: RecordedFailure, now: number): void {
+    this.attempt = Math.max(this.attempt, failure.attempt);
+    this.since = now;
+    this.until = now + failure.delayMs;
+    this.error = failure.error;
   }
 
   /** After {@link fail}: retries in the background, for the first {@link MAX_BACKGROUND_RETRIES} retryable failures. */
   scheduleRetry(failure: RecordedFailure): void {
     if (!failure.error.retryable || failure.attempt > MAX_BACKGROUND_RETRIES) return;
+    this.startRetryTimer(failure.delayMs);
+  }
+
+  /**
+   * For a background check that failed without recording a failure (it was
+   * refused by the window, or something other than the refresh threw): if a
+   * retryable failure is still pending and no retry is scheduled, schedule
+   * one, so that a swallowed error never silently ends the retries. Bounded
+   * like the background retries themselves.
+   */
+  rescheduleIfIdle(now: number): void {
+    const { error } = this;
+    if (this.timer !== undefined || error === null || !error.retryable) return;
+    if (this.rescues >= MAX_BACKGROUND_RETRIES) return;
+    this.rescues++;
+    // At least the base delay: a check that fails at once must not spin.
+    this.startRetryTimer(Math.max(this.until - now, BACKOFF_BASE_MS));
+  }
+
+  private startRetryTimer(delayMs: number): void {
     clearTimeout(this.timer);
     // A short timer: if the laptop sleeps through it, the wake-up events do the same job.
     this.timer = startTimer(
       () => {
         this.timer = undefined;
+        // The timer IS the scheduled retry, so it ends the window. Timers and
+        // `now()` are different clocks: a timer may fire a millisecond before
+        // `until` by `now()`, and the window check would then refuse the very
+        // retry it was waiting for.
+        this.until = this.since;
         this.retry();
       },
-      failure.delayMs,
+      delayMs,
       { background: true },
     );
   }
@@ -125,6 +176,7 @@ export class RefreshBackoff {
     this.since = 0;
     this.until = 0;
     this.error = null;
+    this.rescues = 0;
     clearTimeout(this.timer);
     this.timer = undefined;
   }

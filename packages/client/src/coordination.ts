@@ -75,11 +75,18 @@ export function withDeadline<T>(promise: Promise<T>, ms: number, makeError: () =
 
 // Keyed on a global symbol rather than a module variable so that two copies of
 // this package in one page (two bundles, a micro-frontend) still share one
-// in-flight refresh per token. The `v1` pins the shape of what is shared.
-const REALM_KEY = Symbol.for('@baton/client.realm.v1');
+// in-flight refresh per token. The version pins the shape of what is shared:
+// v2 shares flight objects (a `done` promise and their retries), where v1
+// shared bare promises, so copies of the two versions do not mix.
+const REALM_KEY = Symbol.for('@baton/client.realm.v2');
+
+/** What {@link singleFlight} shares: anything with a promise that settles when it is over. */
+export interface Flight {
+  readonly done: Promise<unknown>;
+}
 
 interface RealmShared {
-  inflight: Map<string, Promise<unknown>>;
+  inflight: Map<string, Flight>;
   mutexes: Map<string, Promise<unknown>>;
 }
 
@@ -90,22 +97,28 @@ function realm(): RealmShared {
 }
 
 /**
- * Runs `start()` unless a call with the same key is already running in this
- * realm, in which case its promise is shared. This is what turns 100
- * concurrent requests with one expired token into one refresh.
+ * Runs `start()` unless a flight with the same key is already running in
+ * this realm, in which case that one is shared. This is what turns 100
+ * concurrent requests with one expired token into one refresh. Every caller
+ * with a key must start the same kind of flight.
  */
-export function singleFlight<T>(key: string, start: () => Promise<T>): Promise<T> {
+export function singleFlight<T extends Flight>(key: string, start: () => T): T {
   const { inflight } = realm();
-  const running = inflight.get(key);
-  if (running !== undefined) return running as Promise<T>;
-  const promise = start();
-  inflight.set(key, promise);
+  const running = runningFlight<T>(key);
+  if (running !== undefined) return running;
+  const flight = start();
+  inflight.set(key, flight);
   const forget = () => {
     // Only remove our own entry: a later flight may already have replaced it.
-    if (inflight.get(key) === promise) inflight.delete(key);
+    if (inflight.get(key) === flight) inflight.delete(key);
   };
-  promise.then(forget, forget);
-  return promise;
+  flight.done.then(forget, forget);
+  return flight;
+}
+
+/** The flight running under `key` in this realm, if any (see {@link singleFlight}). */
+export function runningFlight<T extends Flight>(key: string): T | undefined {
+  return realm().inflight.get(key) as T | undefined;
 }
 
 /** A FIFO mutex within this realm: the fallback where neither Web Locks nor a storage lock exist. */
@@ -167,22 +180,23 @@ const HOLDER_WAIT_MS = 500;
  *
  * The lock is never held forever: `fn` is raced against `holdTimeoutMs`, and
  * when that passes the callback returns, which releases the lock even if a
- * fetch or a custom storage inside `fn` hangs.
+ * fetch or a custom storage inside `fn` hangs. `fn`'s `held` signal aborts
+ * then, so that work `fn` still does (a retry) knows it no longer holds it.
  */
 async function runExclusive<T>(
   name: string,
   options: ExclusiveOptions,
-  fn: (waited: boolean) => Promise<T>,
+  fn: (waited: boolean, held: AbortSignal) => Promise<T>,
 ): Promise<T> {
-  const bounded = (waited: boolean) =>
-    withDeadline(
-      fn(waited),
-      options.holdTimeoutMs,
-      () =>
-        new BatonClientError('timeout', 'The refresh took too long; its lock was released', {
-          retryable: true,
-        }),
-    );
+  const bounded = (waited: boolean) => {
+    const held = new AbortController();
+    return withDeadline(fn(waited, held.signal), options.holdTimeoutMs, () => {
+      held.abort();
+      return new BatonClientError('timeout', 'The refresh took too long; its lock was released', {
+        retryable: true,
+      });
+    });
+  };
   const locks = webLocks();
   if (locks !== undefined) {
     const first = await locks.request(name, { ifAvailable: true }, async (lock) =>
@@ -223,7 +237,12 @@ export type PeerMessage =
   /** A new context asks its peers for the current state. */
   | { t: 'hello'; from: string }
   /** A peer took (`acquired`) or gave back (`released`) the refresh lock. */
-  | { t: 'lock'; from: string; phase: 'acquired' | 'released'; hold: string };
+  | { t: 'lock'; from: string; phase: 'acquired' | 'released'; hold: string }
+  /**
+   * The peer holding the refresh lock had an attempt fail (`code`) and is
+   * retrying: a tab waiting with a token that still works goes ahead with it.
+   */
+  | { t: 'retrying'; from: string; code: string };
 
 interface ChannelLike {
   postMessage(message: unknown): void;
@@ -298,24 +317,25 @@ export class PeerChannel {
    * announcing it to peers: a tab that waited for us then waits (briefly)
    * for our `released`, which we send only after our new state, so it
    * adopts our token instead of refreshing again. The lock is held at most
-   * two request timeouts (plus the wait for a previous holder's news).
+   * `holdMs` (default: two request timeouts) plus the wait for a previous
+   * holder's news; waiting for it gives up after twice that.
    */
   runLocked<T>(
     name: string,
-    options: { timeoutMs: number; storageLock: ExclusiveOptions['storageLock'] },
-    fn: () => Promise<T>,
+    options: { timeoutMs: number; holdMs?: number; storageLock: ExclusiveOptions['storageLock'] },
+    fn: (held: AbortSignal) => Promise<T>,
   ): Promise<T> {
     const releasesBefore = this.releases;
-    const holdTimeoutMs = options.timeoutMs * 2 + HOLDER_WAIT_MS;
+    const holdTimeoutMs = (options.holdMs ?? options.timeoutMs * 2) + HOLDER_WAIT_MS;
     return runExclusive(
       name,
       { holdTimeoutMs, waitTimeoutMs: holdTimeoutMs * 2, storageLock: options.storageLock },
-      async (waited) => {
+      async (waited, held) => {
         const hold = randomId();
         this.post({ t: 'lock', from: this.self, phase: 'acquired', hold });
         try {
           if (waited) await this.waitForHolders(releasesBefore, HOLDER_WAIT_MS);
-          return await fn();
+          return await fn(held);
         } finally {
           this.post({ t: 'lock', from: this.self, phase: 'released', hold });
         }
@@ -350,6 +370,9 @@ function parseMessage(data: unknown): PeerMessage | null {
   const m = data as Record<string, unknown>;
   if (typeof m['from'] !== 'string') return null;
   if (m['t'] === 'hello') return { t: 'hello', from: m['from'] };
+  if (m['t'] === 'retrying' && typeof m['code'] === 'string' && /^[a-z][a-z0-9_]{0,63}$/.test(m['code'])) {
+    return { t: 'retrying', from: m['from'], code: m['code'] };
+  }
   if (
     m['t'] === 'lock' &&
     (m['phase'] === 'acquired' || m['phase'] === 'released') &&

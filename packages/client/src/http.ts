@@ -10,7 +10,10 @@ export interface AuthHttpContext {
   baseUrl: string;
   mode: 'cookie' | 'token';
   fetch: FetchLike;
+  /** Timeout of every auth request except refreshes. */
   timeoutMs: number;
+  /** Timeout of `POST /auth/refresh`: kept inside the server's reuse grace window (see options.ts). */
+  refreshTimeoutMs: number;
   now: () => number;
 }
 

@@ -21,7 +21,13 @@ export interface AuthClientOptions {
   storageKey?: string;
   /** The fetch to use (default: the global one, looked up at call time). */
   fetch?: FetchLike;
-  /** Milliseconds since the epoch (default `Date.now`). Only differences of it are used. */
+  /**
+   * The clock, in milliseconds since the epoch (default `Date.now`). Expiry
+   * times are shared with other tabs and storage, so every context must read
+   * the same clock: a clock that is not an epoch clock (`performance.now()`,
+   * whose origin differs per tab) is anchored to `Date.now()` once, at
+   * construction. Tests may inject any epoch-like clock, faked or skewed.
+   */
   now?: () => number;
   /** The OAuth client the session belongs to (server default: `app`). */
   clientId?: string;
@@ -30,13 +36,46 @@ export interface AuthClientOptions {
    * at most half the lifetime, plus up to 5 s of jitter.
    */
   refreshMarginMs?: number;
-  /** Timeout of each auth request (login, refresh, logout), and so of how long a refresh may hold the cross-tab lock. Default 10 s. */
+  /** Timeout of each auth request (login, logout, register). Default 10 s. */
   timeoutMs?: number;
+  /**
+   * Timeout of one `POST /auth/refresh`. Default 5 s (or `timeoutMs` if that
+   * is shorter): well inside the server's reuse grace window (10 s by
+   * default), so that a refresh whose answer was lost can be retried while
+   * the server still answers the spent token with its successor.
+   */
+  refreshTimeoutMs?: number;
+  /**
+   * How long one call (`fetch`, `getAccessToken`, …) keeps retrying a refresh
+   * that failed with a network error, a timeout, a 5xx or a 429, with backoff,
+   * before it rejects. Default 10 s; 0 = reject at the first failure. A due
+   * token that still works does not wait for it: the request goes out at once.
+   */
+  refreshRetryBudgetMs?: number;
   /** Origins besides baseUrl's to which `fetch` may send the access token (your API servers). */
   tokenOrigins?: readonly string[];
   /** Uniform random in [0, 1) for jitter (default `Math.random`); injectable for tests. */
   random?: () => number;
 }
+
+/** Default `timeoutMs`. */
+export const DEFAULT_TIMEOUT_MS = 10_000;
+/**
+ * Default `refreshTimeoutMs`: half the server's default reuse grace window
+ * ({@link REUSE_GRACE_MS}). A refresh that timed out may have rotated the
+ * token on the server; its retry presents the same token, which the server
+ * answers with the successor only inside the window. Timing out at the
+ * window's end would leave no time for that retry.
+ */
+export const DEFAULT_REFRESH_TIMEOUT_MS = 5_000;
+/** Default `refreshRetryBudgetMs`. */
+export const DEFAULT_REFRESH_RETRY_BUDGET_MS = 10_000;
+/**
+ * The server's default reuse grace window (`BATON_REUSE_GRACE`, see
+ * docs/http-api.md): a spent refresh token presented again this soon after
+ * its rotation is answered with its successor instead of ending the session.
+ */
+export const REUSE_GRACE_MS = 10_000;
 
 const OPTION_KEYS: ReadonlySet<string> = new Set([
   'baseUrl',
@@ -48,6 +87,8 @@ const OPTION_KEYS: ReadonlySet<string> = new Set([
   'clientId',
   'refreshMarginMs',
   'timeoutMs',
+  'refreshTimeoutMs',
+  'refreshRetryBudgetMs',
   'tokenOrigins',
   'random',
 ]);
@@ -63,6 +104,8 @@ export interface ClientConfig {
   readonly clientId: string | undefined;
   readonly refreshMarginMs: number | undefined;
   readonly timeoutMs: number;
+  readonly refreshTimeoutMs: number;
+  readonly refreshRetryBudgetMs: number;
   readonly tokenOrigins: ReadonlySet<string>;
   readonly random: () => number;
 }
@@ -115,6 +158,23 @@ export function validateOptions(options: AuthClientOptions): ClientConfig {
   if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs > 0 && timeoutMs < Infinity)) {
     throw new TypeError('createAuthClient: timeoutMs must be a positive number of milliseconds');
   }
+  const { refreshTimeoutMs, refreshRetryBudgetMs } = options;
+  if (
+    refreshTimeoutMs !== undefined &&
+    !(typeof refreshTimeoutMs === 'number' && refreshTimeoutMs > 0 && refreshTimeoutMs < Infinity)
+  ) {
+    throw new TypeError('createAuthClient: refreshTimeoutMs must be a positive number of milliseconds');
+  }
+  if (
+    refreshRetryBudgetMs !== undefined &&
+    !(
+      typeof refreshRetryBudgetMs === 'number' &&
+      refreshRetryBudgetMs >= 0 &&
+      refreshRetryBudgetMs < Infinity
+    )
+  ) {
+    throw new TypeError('createAuthClient: refreshRetryBudgetMs must be a number of milliseconds >= 0');
+  }
   if (storageKey !== undefined && (typeof storageKey !== 'string' || storageKey === '')) {
     throw new TypeError('createAuthClient: storageKey must be a non-empty string');
   }
@@ -149,13 +209,43 @@ export function validateOptions(options: AuthClientOptions): ClientConfig {
     // Looked up per call, so a fetch installed or patched after the client was created is honoured.
     fetch:
       userFetch ?? ((input: Request | string | URL, init?: RequestInit) => globalThis.fetch(input, init)),
-    now: options.now ?? Date.now,
+    now: options.now === undefined ? Date.now : epochClock(options.now),
     clientId,
     refreshMarginMs,
-    timeoutMs: timeoutMs ?? 10_000,
+    timeoutMs: timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    refreshTimeoutMs:
+      refreshTimeoutMs ?? Math.min(timeoutMs ?? DEFAULT_TIMEOUT_MS, DEFAULT_REFRESH_TIMEOUT_MS),
+    refreshRetryBudgetMs: refreshRetryBudgetMs ?? DEFAULT_REFRESH_RETRY_BUDGET_MS,
     tokenOrigins: origins,
     random: options.random ?? Math.random,
   });
+}
+
+/**
+ * Below this a clock reading cannot be epoch milliseconds (it would be before
+ * September 2001): it counts from some recent origin, like `performance.now()`
+ * (from when the tab was opened).
+ */
+export const EPOCH_CLOCK_FLOOR_MS = 1e12;
+
+/**
+ * `now` as an epoch clock. Every state this client writes carries its expiry
+ * on this clock and other tabs judge it on theirs, so all of them must read
+ * the same one: two page clocks started at different moments would each see
+ * the other's tokens as expired or as valid forever (a refresh storm, and
+ * requests sent with expired tokens). A clock whose reading is below
+ * {@link EPOCH_CLOCK_FLOOR_MS} is anchored to `Date.now()` once, here; it keeps
+ * its own pace (a monotonic clock stays monotonic). An epoch clock, even a
+ * skewed or simulated one, is used as it is.
+ */
+function epochClock(now: () => number): () => number {
+  const sample = now();
+  if (typeof sample !== 'number' || !Number.isFinite(sample)) {
+    throw new TypeError('createAuthClient: now() must return a finite number of milliseconds');
+  }
+  if (sample >= EPOCH_CLOCK_FLOOR_MS) return now;
+  const offset = Date.now() - sample;
+  return () => now() + offset;
 }
 
 /** Checks the credentials passed to `login` or `register` (a TypeError for misuse, like options). */

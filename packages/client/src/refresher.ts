@@ -1,11 +1,13 @@
 import { requestRefresh, revokeQuietly } from './auth-endpoints.js';
-import type { RefreshBackoff } from './backoff.js';
-import { singleFlight } from './coordination.js';
+import type { RecordedFailure, RefreshBackoff } from './backoff.js';
+import { runningFlight, singleFlight, sleep } from './coordination.js';
 import { BatonClientError } from './errors.js';
 import type { AuthEvents } from './events.js';
 import type { AuthHttpContext, TokenGrant } from './http.js';
-import type { ClientConfig } from './options.js';
+import { type ClientConfig, REUSE_GRACE_MS } from './options.js';
 import { type DecisionMoment, decideRefresh, nextSeq, type RefreshDecision } from './refresh-decision.js';
+import { RefreshFlight } from './refresh-flight.js';
+import { abortable } from './request.js';
 import {
   type LiveState,
   liveState,
@@ -23,6 +25,35 @@ type RefreshOutcome =
   | { kind: 'signed_out'; state: SignedOutState; storage: TokenStorage | undefined }
   /** Cookie mode at start-up: there was no session cookie. */
   | { kind: 'none' };
+
+type Flight = RefreshFlight<RefreshOutcome>;
+
+/** How a caller waits for {@link Refresher.refresh}. */
+export interface RefreshOptions {
+  /** The caller's signal: it cuts the caller's wait short, never the refresh. */
+  signal?: AbortSignal | undefined;
+  /**
+   * The caller holds a token that still works (due, not expired): it waits
+   * for a refresh only while nothing has failed, and never waits out a backoff.
+   */
+  hasFallback?: boolean;
+}
+
+/**
+ * How long before the end of the server's reuse grace window a retry of a
+ * refresh whose answer was lost must be sent: the window is measured from
+ * when the server handled the first request, which is after we sent it, and
+ * the retry needs time to get there.
+ */
+export const GRACE_SAFETY_MS = 2_000;
+
+/** Most attempts one flight makes, whatever the budget: a clock that does not move must not make it spin. */
+export const MAX_ATTEMPTS_PER_FLIGHT = 8;
+
+/** Failures after which the server may have rotated the token without our hearing the answer. */
+function answerMayBeLost(error: BatonClientError): boolean {
+  return error.code === 'timeout' || error.code === 'network_error' || error.code === 'invalid_response';
+}
 
 /** What a {@link Refresher} works with; the client owns them all. */
 export interface RefresherParts {
@@ -49,6 +80,10 @@ export class Refresher {
   private readonly events: AuthEvents;
   private readonly jitter: TokenJitter;
   private readonly isDisposed: () => boolean;
+  /** Flights whose attempts this instance records (once each, however many of its callers joined). */
+  private readonly watched = new WeakMap<Flight, { count: number; stop: () => void }>();
+  /** Failures already settled by {@link refreshFailed}, and the error they became. */
+  private readonly failures = new WeakMap<object, unknown>();
 
   constructor(parts: RefresherParts) {
     this.config = parts.config;
@@ -83,22 +118,79 @@ export class Refresher {
   /**
    * Replaces the token `from` (what a caller saw; null = cookie start-up). If
    * a newer token already exists it is returned without a request. Otherwise
-   * one refresh runs per token in this realm (concurrent callers share it) and
-   * one at a time across tabs.
+   * one refresh runs per token in this realm (concurrent callers share it,
+   * retries included) and one at a time across tabs. A refresh that fails
+   * with a network error, a timeout, a 5xx or a 429 is retried with backoff
+   * within `refreshRetryBudgetMs`.
    */
-  async refresh(from: LiveState | null): Promise<LiveState> {
+  async refresh(from: LiveState | null, options: RefreshOptions = {}): Promise<LiveState> {
     if (this.isDisposed()) throw new BatonClientError('disposed', 'This client was disposed');
-    const decision = this.decide('replace', from, this.session.state);
-    if (decision.action === 'use') return decision.state;
-    if (decision.action === 'signed_out') throw this.signedOutError();
-    this.backoff.assertReady(this.config.now());
-    let outcome: RefreshOutcome;
-    try {
-      outcome = await singleFlight(this.flightKey(from), () => this.performRefresh(from));
-    } catch (error) {
-      throw this.refreshFailed(error);
+    const key = this.flightKey(from);
+    const deadline = this.config.now() + this.config.refreshRetryBudgetMs;
+    let flight = runningFlight<Flight>(key);
+    while (flight === undefined) {
+      const decision = this.decide('replace', from, this.session.state);
+      if (decision.action === 'use') return decision.state;
+      if (decision.action === 'signed_out') throw this.signedOutError();
+      // Backing off after failures: no request now. A caller with time left
+      // in its budget waits the window out; one with a working token does not wait.
+      const now = this.config.now();
+      const waitMs = this.backoff.waitMs(now);
+      if (waitMs > 0) {
+        if (options.hasFallback === true || now + waitMs > deadline) this.backoff.assertReady(now);
+        await abortable(sleep(waitMs), options.signal);
+      } else {
+        flight = singleFlight(key, () => this.startFlight(from));
+      }
+      flight ??= runningFlight<Flight>(key);
     }
-    return this.applyOutcome(outcome);
+    const unwatch = this.watch(flight);
+    try {
+      const wait = options.hasFallback === true ? Promise.race([flight.done, flight.stalled]) : flight.done;
+      return await this.applyOutcome(await abortable(wait, options.signal));
+    } catch (error) {
+      throw this.refreshFailed(error, flight);
+    } finally {
+      unwatch();
+    }
+  }
+
+  /** Starts a flight; this instance follows all of its attempts, even after its callers went ahead. */
+  private startFlight(from: LiveState | null): Flight {
+    const flight = new RefreshFlight<RefreshOutcome>((f) => this.performRefresh(from, f));
+    const unwatch = this.watch(flight);
+    flight.done.then(unwatch, (error: unknown) => {
+      unwatch();
+      this.refreshFailed(error, flight);
+    });
+    return flight;
+  }
+
+  /**
+   * Records every failed attempt of `flight` in this instance's backoff and
+   * events: once per instance, however many of its callers wait for it, for
+   * as long as one of them does.
+   */
+  private watch(flight: Flight): () => void {
+    let entry = this.watched.get(flight);
+    if (entry === undefined) {
+      const stop = flight.watch((failure) => {
+        this.backoff.record(failure, this.config.now());
+        this.emitFailure(failure);
+      });
+      entry = { count: 0, stop };
+      this.watched.set(flight, entry);
+    }
+    const watching = entry;
+    watching.count++;
+    let stopped = false;
+    return () => {
+      if (stopped) return;
+      stopped = true;
+      if (--watching.count > 0) return;
+      this.watched.delete(flight);
+      watching.stop();
+    };
   }
 
   private flightKey(from: LiveState | null): string {
@@ -111,41 +203,103 @@ export class Refresher {
     return `${this.config.authBase}\n${token}`;
   }
 
-  private performRefresh(from: LiveState | null): Promise<RefreshOutcome> {
-    return this.session.withLock(async () => {
-      // Re-read inside the lock: another tab may have refreshed while we
-      // waited, and its token (from storage, or from BroadcastChannel, which
-      // withLock has waited for) is then adopted instead of spending a refresh.
-      const decision = this.decide('replace', from, await this.session.readCurrent());
-      if (decision.action !== 'refresh') return this.settled(decision);
-      const base = decision.from;
-      if (this.config.mode === 'token' && base?.refreshToken === undefined) return { kind: 'none' };
-      const sentAt = this.config.now();
-      let grant: TokenGrant;
-      try {
-        grant = await requestRefresh(this.http, base);
-      } catch (error) {
-        if (!(error instanceof BatonClientError && error.code === 'invalid_grant')) throw error;
-        return this.onInvalidGrant(base);
+  /**
+   * One refresh under the cross-tab lock, retried there while it fails in a
+   * way that can get better: the holder of the lock retries, and other tabs
+   * wait for its result rather than each running retries of their own.
+   */
+  private performRefresh(from: LiveState | null, flight: Flight): Promise<RefreshOutcome> {
+    const startedAt = this.config.now();
+    const { refreshRetryBudgetMs: budget, refreshTimeoutMs } = this.config;
+    // While we wait for the lock, the holder may tell us it is retrying.
+    const stopHearing = this.session.onPeerRetrying((code) => flight.peerRetrying(code));
+    const body = async (held: AbortSignal): Promise<RefreshOutcome> => {
+      stopHearing();
+      let slept = 0;
+      let attempts = 0;
+      let lostSince: number | undefined;
+      let lostToken: string | undefined;
+      for (;;) {
+        // Re-read inside the lock (and before every retry): another tab may
+        // have refreshed, signed in or out while we waited, and its state
+        // (from storage, or from BroadcastChannel, which withLock has waited
+        // for) is then adopted instead of spending a refresh.
+        const decision = this.decide('replace', from, await this.session.readCurrent());
+        if (decision.action !== 'refresh') return this.settled(decision);
+        const base = decision.from;
+        if (this.config.mode === 'token' && base?.refreshToken === undefined) return { kind: 'none' };
+        if (base?.refreshToken !== lostToken) lostSince = undefined;
+        const sentAt = this.config.now();
+        try {
+          attempts++;
+          return await this.attempt(base);
+        } catch (error) {
+          if (!(error instanceof BatonClientError) || !error.retryable) throw error;
+          // The server may have rotated the token without our hearing it: the
+          // retry presents the same token, which it answers with the successor
+          // only inside its reuse grace window, counted from the first send.
+          if (answerMayBeLost(error) && lostSince === undefined) {
+            lostSince = sentAt;
+            lostToken = base?.refreshToken;
+          }
+          const notAfterMs =
+            lostSince === undefined
+              ? undefined
+              : lostSince + REUSE_GRACE_MS - GRACE_SAFETY_MS - this.config.now();
+          const failure = this.backoff.plan(
+            error,
+            notAfterMs !== undefined && notAfterMs > 0 ? notAfterMs : undefined,
+          );
+          flight.attemptFailed(failure);
+          // A clock that stands still or goes back must not stretch the budget.
+          const elapsed = Math.max(this.config.now() - startedAt, slept);
+          if (
+            budget === 0 ||
+            elapsed + failure.delayMs > budget ||
+            attempts >= MAX_ATTEMPTS_PER_FLIGHT ||
+            this.isDisposed()
+          )
+            throw failure.error;
+          this.session.announceRetrying(failure.error.code);
+          await sleep(failure.delayMs);
+          slept += failure.delayMs;
+          // Past the lock's hold time it was let go: retrying now would run
+          // outside it, alongside another tab's refresh of the same token.
+          if (held.aborted || this.isDisposed()) throw failure.error;
+        }
       }
-      const latest = await this.session.readCurrent();
-      const settle = this.decide('granted', base, latest);
-      if (settle.action === 'signed_out') {
-        // We just rotated a session that was signed out meanwhile: end it
-        // again, or in cookie mode our response would have revived the cookie.
-        await revokeQuietly(this.http, grant);
-      }
-      if (settle.action !== 'commit') return this.settled(settle);
-      const next = liveState(
-        grant,
-        sentAt,
-        nextSeq(latest, base),
-        base,
-        base?.deviceToken ?? latest?.deviceToken,
-      );
-      await this.session.commit(next);
-      return { kind: 'live', state: next, storage: this.config.storage };
-    });
+    };
+    // Held for the budget plus the last attempt (and storage around it).
+    return this.session.withLock(body, { holdMs: budget + 2 * refreshTimeoutMs }).finally(stopHearing);
+  }
+
+  /** One `POST /auth/refresh` from `base`, settled against whatever other contexts wrote meanwhile. */
+  private async attempt(base: LiveState | null): Promise<RefreshOutcome> {
+    const sentAt = this.config.now();
+    let grant: TokenGrant;
+    try {
+      grant = await requestRefresh(this.http, base);
+    } catch (error) {
+      if (!(error instanceof BatonClientError && error.code === 'invalid_grant')) throw error;
+      return this.onInvalidGrant(base);
+    }
+    const latest = await this.session.readCurrent();
+    const settle = this.decide('granted', base, latest);
+    if (settle.action === 'signed_out') {
+      // We just rotated a session that was signed out meanwhile: end it
+      // again, or in cookie mode our response would have revived the cookie.
+      await revokeQuietly(this.http, grant);
+    }
+    if (settle.action !== 'commit') return this.settled(settle);
+    const next = liveState(
+      grant,
+      sentAt,
+      nextSeq(latest, base),
+      base,
+      base?.deviceToken ?? latest?.deviceToken,
+    );
+    await this.session.commit(next);
+    return { kind: 'live', state: next, storage: this.config.storage };
   }
 
   /** The server refused the refresh token. Before ending the session, check whether someone else already rotated it. */
@@ -184,18 +338,38 @@ export class Refresher {
     return this.session.live() ?? outcome.state;
   }
 
-  /** Records a failed refresh: backoff, `refreshFailed`, and a short background retry. */
-  private refreshFailed(error: unknown): unknown {
+  /**
+   * Settles a failed refresh for this instance: a failure not yet reported
+   * attempt by attempt (a lock timeout, a 4xx) goes into the backoff and a
+   * `refreshFailed` event; once the flight is over, a short background retry
+   * is scheduled. Returns the error for the caller. Idempotent per error, as
+   * both a caller and the flight's starter may settle the same one.
+   */
+  private refreshFailed(error: unknown, flight: Flight): unknown {
     if (!(error instanceof BatonClientError) || !isKeepSessionError(error)) return error;
-    const failure = this.backoff.fail(error, this.config.now());
+    // A peer is retrying: nothing failed here, the caller goes ahead with its token.
+    if (flight.isPeerStall(error)) return error;
+    const done = this.failures.get(error);
+    if (done !== undefined) return done;
+    let failure = flight.reportedFailure(error);
+    if (failure === undefined) {
+      failure = this.backoff.fail(error, this.config.now());
+      this.emitFailure(failure);
+    }
+    // Still retrying (a caller with a working token went ahead): the flight settles it later.
+    if (flight.isRunning) return failure.error;
+    this.failures.set(error, failure.error);
+    if (!this.isDisposed()) this.backoff.scheduleRetry(failure);
+    return failure.error;
+  }
+
+  private emitFailure(failure: RecordedFailure): void {
     this.events.emit('refreshFailed', {
       error: failure.error,
       retryable: failure.error.retryable,
       retryInMs: failure.delayMs,
       attempt: failure.attempt,
     });
-    if (!this.isDisposed()) this.backoff.scheduleRetry(failure);
-    return failure.error;
   }
 
   /** `signed_out`, with the reason of our tombstone when we have one. */

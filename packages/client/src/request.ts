@@ -40,7 +40,8 @@ export function isStreamBody(body: unknown): boolean {
 }
 
 /** Lets the caller's AbortSignal cut short a wait for a refresh (the refresh itself goes on for the others). */
-export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
   if (signal.aborted) return Promise.reject(signal.reason);
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
@@ -56,4 +57,34 @@ export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<
       },
     );
   });
+}
+
+/**
+ * The signal to hand to `fetch(request, { signal })` for one call, following
+ * the caller's own (`init.signal`, or the signal of the Request passed in).
+ * Cancellation must not depend on a Request object staying alive: in Node
+ * 20's undici a Request's signal follows its source only while that Request
+ * is reachable, and the requests the client builds are dropped once handed
+ * to fetch. `done()` unhooks it; calling it when the call ends also keeps
+ * the source and its Request reachable until then.
+ */
+export function callSignal(
+  input: Request | string | URL,
+  init: RequestInit | undefined,
+): { signal: AbortSignal; done: () => void } {
+  const source =
+    init?.signal ?? (typeof Request !== 'undefined' && input instanceof Request ? input.signal : null);
+  const controller = new AbortController();
+  if (source === null || source === undefined) return { signal: controller.signal, done: () => {} };
+  const follow = () => controller.abort(source.reason);
+  if (source.aborted) follow();
+  else source.addEventListener('abort', follow, { once: true });
+  return {
+    signal: controller.signal,
+    done: () => {
+      source.removeEventListener('abort', follow);
+      // Reachable until the call ends (see above).
+      void input;
+    },
+  };
 }

@@ -20,6 +20,7 @@ export class SharedSession {
   private readonly channel: PeerChannel;
   private readonly peersHeard: { promise: Promise<void>; open: () => void };
   private readonly cleanups: (() => void)[] = [];
+  private readonly retryListeners = new Set<(code: string) => void>();
 
   constructor(
     private readonly config: ClientConfig,
@@ -125,13 +126,34 @@ export class SharedSession {
     }
   }
 
-  /** Runs `fn` under the refresh lock shared by every context on this storage key. */
-  withLock<T>(fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` under the refresh lock shared by every context on this storage
+   * key, holding it at most `holdMs` (default: two request timeouts); `fn`'s
+   * `held` signal aborts when that has passed and the lock was let go.
+   */
+  withLock<T>(fn: (held: AbortSignal) => Promise<T>, options: { holdMs?: number } = {}): Promise<T> {
     return this.channel.runLocked(
       `baton-refresh:${this.config.storageKey}`,
-      { timeoutMs: this.config.timeoutMs, storageLock: this.config.storage?.lock?.bind(this.config.storage) },
+      {
+        timeoutMs: this.config.timeoutMs,
+        ...(options.holdMs === undefined ? {} : { holdMs: options.holdMs }),
+        storageLock: this.config.storage?.lock?.bind(this.config.storage),
+      },
       fn,
     );
+  }
+
+  /** Tells the other contexts that our refresh attempt failed (`code`) and that we, holding the lock, retry. */
+  announceRetrying(code: string): void {
+    this.channel.post({ t: 'retrying', from: this.self, code });
+  }
+
+  /** Calls `listener` when a peer announces that its refresh is retrying; returns the unsubscribe function. */
+  onPeerRetrying(listener: (code: string) => void): () => void {
+    this.retryListeners.add(listener);
+    return () => {
+      this.retryListeners.delete(listener);
+    };
   }
 
   /** Stops listening to peers and storage. */
@@ -145,6 +167,8 @@ export class SharedSession {
     if (message.t === 'state') {
       this.adopt(message.state, 'remote');
       this.peersHeard.open();
+    } else if (message.t === 'retrying') {
+      for (const listener of [...this.retryListeners]) listener(message.code);
     } else if (message.t === 'hello' && this.current !== null) {
       this.channel.post({ t: 'state', from: this.self, state: this.current });
     }

@@ -1116,5 +1116,115 @@ export function storeConformance(name: string, factory: ConformanceFactory): voi
         expect((await store.findSession('ses_1'))?.revokedReason).toBe('user_disabled');
       });
     });
+
+    describe('DPoP binding, proof replay records and server secrets', () => {
+      it('keeps a session’s DPoP key thumbprint and reads it back on every path', async () => {
+        await store.createClient(client('app'), { ifMissing: true });
+        await store.createUser({ id: 'usr_b', email: 'b@example.com', passwordHash: 'h', createdAt: T0 });
+        const bound: NewSession['session'] = {
+          id: 'ses_bound',
+          userId: 'usr_b',
+          clientId: 'app',
+          scope: null,
+          createdAt: T0,
+          lastUsedAt: T0,
+          idleExpiresAt: T0 + 1000,
+          expiresAt: T0 + 5000,
+          userAgent: null,
+          ip: null,
+          dpopJkt: 'jkt-of-the-key',
+        };
+        await store.createSession({ session: bound, firstToken: { id: 'tok_bound', secretHash: 'h0' } });
+        expect(await store.findSession('ses_bound')).toEqual({
+          ...bound,
+          revokedAt: null,
+          revokedReason: null,
+        });
+        expect((await store.findRefreshToken('tok_bound'))?.session.dpopJkt).toBe('jkt-of-the-key');
+        expect((await store.listActiveSessions('usr_b', T0)).map((x) => x.dpopJkt)).toEqual([
+          'jkt-of-the-key',
+        ]);
+        const rotation = await store.rotateRefreshToken({
+          parentId: 'tok_bound',
+          successor: { id: 'tok_bound2', secretHash: 'h1' },
+          now: T0 + 1,
+          idleExpiresAt: T0 + 2000,
+        });
+        expect(rotation.outcome).toBe('rotated');
+        const again = await store.rotateRefreshToken({
+          parentId: 'tok_bound',
+          successor: { id: 'tok_other', secretHash: 'h2' },
+          now: T0 + 2,
+          idleExpiresAt: T0 + 2000,
+        });
+        expect(again.outcome === 'conflict' && again.state?.session.dpopJkt).toBe('jkt-of-the-key');
+        // An unbound session has no such member at all.
+        await userWithSession('c');
+        expect(await store.findSession('ses_c')).not.toHaveProperty('dpopJkt');
+      });
+
+      it('records a proof once: a live record is a replay, an expired one is taken over', async () => {
+        expect(await store.recordDpopProof({ jtiHash: 'j1', expiresAt: T0 + 100, now: T0 })).toBe(true);
+        expect(await store.recordDpopProof({ jtiHash: 'j1', expiresAt: T0 + 200, now: T0 + 50 })).toBe(false);
+        expect(await store.recordDpopProof({ jtiHash: 'j2', expiresAt: T0 + 100, now: T0 + 50 })).toBe(true);
+        // No pruning here: the expired record itself must not pass for a live one, nor block the key.
+        expect(
+          await store.recordDpopProof({ jtiHash: 'j1', expiresAt: T0 + 300, now: T0 + 100, pruneLimit: 0 }),
+        ).toBe(true);
+        expect(await store.recordDpopProof({ jtiHash: 'j1', expiresAt: T0 + 400, now: T0 + 150 })).toBe(
+          false,
+        );
+      });
+
+      it('of concurrent recordings of one proof over two connections exactly one wins', async () => {
+        const second = await factory.openSecond(store);
+        try {
+          const results = await Promise.all(
+            Array.from({ length: 10 }, (_, i) =>
+              (i % 2 ? second : store).recordDpopProof({ jtiHash: 'race', expiresAt: T0 + 100, now: T0 }),
+            ),
+          );
+          expect(results.filter(Boolean)).toHaveLength(1);
+        } finally {
+          await second.close();
+        }
+      });
+
+      it('prunes expired records a bounded batch at a time, never live ones', async () => {
+        for (let i = 0; i < 7; i++)
+          await store.recordDpopProof({ jtiHash: `old${i}`, expiresAt: T0 + i, now: T0 - 1, pruneLimit: 0 });
+        await store.recordDpopProof({ jtiHash: 'live', expiresAt: T0 + 1000, now: T0 - 1, pruneLimit: 0 });
+        const count = async () =>
+          Number((await factory.rawSql('SELECT COUNT(*) AS n FROM dpop_proofs'))[0]?.n);
+        expect(await count()).toBe(8);
+        await store.recordDpopProof({ jtiHash: 'new1', expiresAt: T0 + 1000, now: T0 + 100, pruneLimit: 3 });
+        expect(await count()).toBe(6);
+        await store.recordDpopProof({ jtiHash: 'new2', expiresAt: T0 + 1000, now: T0 + 100 });
+        const left = (await factory.rawSql('SELECT jti_hash FROM dpop_proofs ORDER BY jti_hash')).map(
+          (r) => r.jti_hash,
+        );
+        expect(left).toEqual(['live', 'new1', 'new2']);
+        expect(await store.recordDpopProof({ jtiHash: 'live', expiresAt: T0 + 2000, now: T0 + 100 })).toBe(
+          false,
+        );
+      });
+
+      it('keeps the first server secret: every instance reads the one that landed', async () => {
+        const second = await factory.openSecond(store);
+        try {
+          const got = await Promise.all([
+            store.serverSecret({ name: 'dpop_nonce', candidate: 'first', now: T0 }),
+            second.serverSecret({ name: 'dpop_nonce', candidate: 'second', now: T0 }),
+          ]);
+          expect(got[0]).toBe(got[1]);
+          expect(['first', 'second']).toContain(got[0]);
+          expect(await store.serverSecret({ name: 'dpop_nonce', candidate: 'third', now: T0 + 1 })).toBe(
+            got[0],
+          );
+        } finally {
+          await second.close();
+        }
+      });
+    });
   });
 }

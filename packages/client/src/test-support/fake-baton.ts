@@ -20,6 +20,8 @@ export class ManualClock {
 export type Failure =
   | { kind: 'network' }
   | { kind: 'hang' }
+  /** The server handles the request (a refresh rotates), but its answer never arrives. */
+  | { kind: 'lost' }
   | { kind: 'status'; status: number; body?: unknown; headers?: Record<string, string> };
 
 interface RefreshRecord {
@@ -158,23 +160,6 @@ export class FakeBaton {
     this.requests.push(seen);
     const text = request.method === 'GET' ? '' : await request.text();
     if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
-    const index = this.failures.findIndex((f) => f.path === path);
-    if (index >= 0) {
-      const { failure } = this.failures.splice(index, 1)[0]!;
-      if (failure.kind === 'network') throw new TypeError('fetch failed');
-      if (failure.kind === 'hang') {
-        return new Promise<Response>((_, reject) => {
-          const release = () => reject(new TypeError('fetch failed'));
-          this.hangs.push(release);
-          request.signal.addEventListener('abort', () => reject(request.signal.reason), { once: true });
-        });
-      }
-      return json(
-        failure.status,
-        failure.body ?? { error: 'server_error', error_description: 'injected' },
-        failure.headers,
-      );
-    }
     let body: Record<string, unknown> = {};
     if (text !== '') {
       try {
@@ -182,6 +167,26 @@ export class FakeBaton {
       } catch {
         body = {};
       }
+    }
+    const index = this.failures.findIndex((f) => f.path === path);
+    if (index >= 0) {
+      const { failure } = this.failures.splice(index, 1)[0]!;
+      if (failure.kind === 'network') throw new TypeError('fetch failed');
+      if (failure.kind === 'hang' || failure.kind === 'lost') {
+        if (failure.kind === 'lost') this.route(request.method, path, body, seen, text);
+        // The caller's signal, as passed to fetch, else the Request's own.
+        const signal = init?.signal ?? request.signal;
+        return new Promise<Response>((_, reject) => {
+          const release = () => reject(new TypeError('fetch failed'));
+          this.hangs.push(release);
+          signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+        });
+      }
+      return json(
+        failure.status,
+        failure.body ?? { error: 'server_error', error_description: 'injected' },
+        failure.headers,
+      );
     }
     return this.route(request.method, path, body, seen, text);
   };

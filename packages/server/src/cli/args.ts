@@ -1,8 +1,8 @@
 import type { Clock } from '../core/clock.js';
 import { createTokenService, type TokenService, type TokenServiceEvent } from '../core/token-service.js';
-import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
 import { ConfigError, flagsToEnv, loadServeConfig, type ServeConfig } from './config.js';
+import { openConfiguredStore } from './startup.js';
 
 /** How a command's own flag takes its value. */
 export type FlagKind = 'string' | 'boolean' | 'list';
@@ -64,6 +64,16 @@ export function listFlag(parsed: ParsedArgs, name: string): string[] {
   return (Array.isArray(v) ? v : []).flatMap((s) => s.split(/[\s,]+/)).filter(Boolean);
 }
 
+/** Whether `--json` was given: a listing then prints one JSON document instead of a table. */
+export function jsonFlag(parsed: ParsedArgs): boolean {
+  return parsed.flags.json === true;
+}
+
+/** Prints one JSON document (a listing), ending in a newline. */
+export function writeJson(out: Output, value: unknown): void {
+  out(`${JSON.stringify(value, null, 2)}\n`);
+}
+
 /** Where a command writes its output: stdout in the CLI, a buffer in tests. */
 export type Output = (text: string) => void;
 
@@ -73,9 +83,8 @@ export type Output = (text: string) => void;
  * half-way), runs `fn`, and closes the store whatever happens.
  */
 export async function withStore<T>(databaseUrl: string, fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = await openStore(databaseUrl);
+  const store = await openConfiguredStore(databaseUrl, true);
   try {
-    await store.migrate();
     return await fn(store);
   } finally {
     await store.close();
@@ -134,9 +143,13 @@ export function parseAdminCommand(
   env: Record<string, string | undefined>,
   out: Output,
 ): AdminCommand | null {
+  if (args.includes('-h') || args.includes('--help')) {
+    out(usage);
+    return null;
+  }
   const parsed = parseArgs(args, spec);
   const [sub, ...rest] = parsed.positionals;
-  if (sub === undefined || parsed.flags.help === true) {
+  if (sub === undefined) {
     out(usage);
     return null;
   }

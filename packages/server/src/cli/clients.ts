@@ -1,7 +1,15 @@
 import { BatonError } from '../core/errors.js';
 import { DEFAULT_CLIENT_ID } from '../core/token-service.js';
 import type { ClientRecord } from '../store/store.js';
-import { listFlag, type Output, parseAdminCommand, stringFlag, withService } from './args.js';
+import {
+  jsonFlag,
+  listFlag,
+  type Output,
+  parseAdminCommand,
+  stringFlag,
+  withService,
+  writeJson,
+} from './args.js';
 import { ConfigError, parseDuration } from './config.js';
 
 const USAGE = `Usage: baton clients <create|list|delete> [...]
@@ -11,7 +19,8 @@ const USAGE = `Usage: baton clients <create|list|delete> [...]
          [--access-ttl 5m] [--refresh-idle-ttl 14d] [--session-max-ttl 30d]
          Creates a client. A confidential client's secret is printed once, here,
          and stored only as a hash.
-  list   Lists the clients (never their secrets).
+  list [--json]
+         Lists the clients (never their secrets nor their hashes).
   delete ID
          Deletes a client and revokes every session it has.
 
@@ -29,6 +38,7 @@ const SPEC = {
   'refresh-idle-ttl': 'string',
   'session-max-ttl': 'string',
   help: 'boolean',
+  json: 'boolean',
 } as const;
 
 const seconds = (ms: number | null) => (ms === null ? 'default' : `${Math.round(ms / 1000)}s`);
@@ -42,6 +52,24 @@ function describe(c: ClientRecord): string {
     `  ttl: access ${seconds(c.accessTtl)}, refresh idle ${seconds(c.refreshIdleTtl)}, session max ${seconds(c.sessionMaxTtl)}`,
   ];
   return `${lines.join('\n')}\n`;
+}
+
+const secondsOrNull = (ms: number | null) => (ms === null ? null : Math.round(ms / 1000));
+
+/** A client as `clients list --json` shows it: named fields only, so no secret hash can slip in. */
+function toJson(c: ClientRecord): Record<string, unknown> {
+  return {
+    id: c.id,
+    name: c.name,
+    type: c.type,
+    allowed_scopes: c.allowedScopes,
+    allowed_origins: c.allowedOrigins,
+    audience: c.audience,
+    access_ttl_s: secondsOrNull(c.accessTtl),
+    refresh_idle_ttl_s: secondsOrNull(c.refreshIdleTtl),
+    session_max_ttl_s: secondsOrNull(c.sessionMaxTtl),
+    created_at: new Date(c.createdAt).toISOString(),
+  };
 }
 
 /**
@@ -91,7 +119,12 @@ export async function runClients(
     }
     if (sub === 'list') {
       if (rest.length > 0) throw new ConfigError(`Unexpected argument "${rest[0]}"`);
-      for (const c of await service.clients.list()) out(describe(c));
+      const list = await service.clients.list();
+      if (jsonFlag(parsed)) {
+        writeJson(out, { clients: list.map(toJson) });
+        return;
+      }
+      for (const c of list) out(describe(c));
       return;
     }
     if (sub === 'delete') {

@@ -1,4 +1,5 @@
 import type { ServerOptions } from '../http/options.js';
+import { defaultOf, SETTINGS } from './settings.js';
 
 /** A configuration mistake: the CLI prints it and exits with status 2. */
 export class ConfigError extends Error {
@@ -71,35 +72,7 @@ function parseTrustProxy(text: string): boolean | number | string[] {
   return list;
 }
 
-const KNOWN_VARS = new Set([
-  'BATON_PORT',
-  'BATON_HOST',
-  'BATON_ISSUER',
-  'BATON_DATABASE_URL',
-  'BATON_REDIS_URL',
-  'BATON_ACCESS_TTL',
-  'BATON_REFRESH_IDLE_TTL',
-  'BATON_SESSION_MAX_TTL',
-  'BATON_REUSE_GRACE',
-  'BATON_ALLOWED_ORIGINS',
-  'BATON_TRUST_PROXY',
-  'BATON_LIMIT_LOGIN_FAILURES',
-  'BATON_LIMIT_IP_PER_MIN',
-  'BATON_SIGNING_ALG',
-  'BATON_LOG_LEVEL',
-  'BATON_KEY_POLL_INTERVAL',
-  'BATON_REQUEST_TIMEOUT',
-  'BATON_HEADERS_TIMEOUT',
-  'BATON_KEEP_ALIVE_TIMEOUT',
-  'BATON_MAX_CONNECTIONS',
-  'BATON_MAX_SESSIONS_PER_USER',
-  'BATON_METRICS_TOKEN',
-  'BATON_RETENTION_ENDED_SESSIONS',
-  'BATON_RETENTION_SPENT_TOKENS',
-  'BATON_RETENTION_EVENTS',
-  'BATON_PRUNE_INTERVAL',
-  'BATON_SHUTDOWN_TIMEOUT',
-]);
+const KNOWN_VARS = new Set(SETTINGS.map((s) => s.name));
 
 /**
  * Turns `--access-ttl 15m` / `--access-ttl=15m` flags into `BATON_ACCESS_TTL`
@@ -132,11 +105,11 @@ export function loadServeConfig(env: Record<string, string | undefined>): ServeC
   };
   const warnings: string[] = [];
 
-  const portText = get('BATON_PORT') ?? '3000';
+  const portText = get('BATON_PORT') ?? defaultOf('BATON_PORT');
   const port = Number(portText);
   if (!/^\d+$/.test(portText) || port > 65535)
     throw new ConfigError(`BATON_PORT: expected a port number 0-65535 (got "${portText}")`);
-  const host = get('BATON_HOST') ?? '127.0.0.1';
+  const host = get('BATON_HOST') ?? defaultOf('BATON_HOST');
   const issuerText = get('BATON_ISSUER') ?? `http://localhost:${port || 3000}`;
   let issuer: string;
   try {
@@ -153,7 +126,7 @@ export function loadServeConfig(env: Record<string, string | undefined>): ServeC
     warnings.push('BATON_ISSUER is plain http on a non-local host: use https in production');
   }
 
-  const databaseUrl = get('BATON_DATABASE_URL') ?? 'sqlite:./data/baton.db';
+  const databaseUrl = get('BATON_DATABASE_URL') ?? defaultOf('BATON_DATABASE_URL');
   if (!/^(sqlite:|postgres(ql)?:\/\/)/.test(databaseUrl)) {
     // The URL may contain a password: do not echo it.
     throw new ConfigError('BATON_DATABASE_URL: must start with sqlite: or postgres://');
@@ -162,11 +135,11 @@ export function loadServeConfig(env: Record<string, string | undefined>): ServeC
   if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl))
     throw new ConfigError('BATON_REDIS_URL: must start with redis:// or rediss://');
 
-  const duration = (name: string, fallback: string) => parseDuration(get(name) ?? fallback, name);
-  const accessTtl = duration('BATON_ACCESS_TTL', '900');
-  const refreshIdleTtl = duration('BATON_REFRESH_IDLE_TTL', '14d');
-  const sessionMaxTtl = duration('BATON_SESSION_MAX_TTL', '30d');
-  const reuseGrace = duration('BATON_REUSE_GRACE', '10s');
+  const duration = (name: string) => parseDuration(get(name) ?? defaultOf(name), name);
+  const accessTtl = duration('BATON_ACCESS_TTL');
+  const refreshIdleTtl = duration('BATON_REFRESH_IDLE_TTL');
+  const sessionMaxTtl = duration('BATON_SESSION_MAX_TTL');
+  const reuseGrace = duration('BATON_REUSE_GRACE');
   if (accessTtl < 60_000 || accessTtl > 3_600_000)
     warnings.push('BATON_ACCESS_TTL outside 1 min - 1 h is unusual');
   if (refreshIdleTtl > sessionMaxTtl)
@@ -175,22 +148,22 @@ export function loadServeConfig(env: Record<string, string | undefined>): ServeC
     warnings.push('BATON_REUSE_GRACE above 60 s widens the window in which a stolen token is honoured');
   if (accessTtl > refreshIdleTtl) warnings.push('BATON_ACCESS_TTL exceeds BATON_REFRESH_IDLE_TTL');
   // How often running servers re-read the signing keys; `baton keys rotate` waits JWKS max-age + this.
-  const keyPollInterval = duration('BATON_KEY_POLL_INTERVAL', '60s');
+  const keyPollInterval = duration('BATON_KEY_POLL_INTERVAL');
   if (keyPollInterval > 600_000)
     warnings.push(
       'BATON_KEY_POLL_INTERVAL above 10 min delays picking up clients’ access-token lifetimes, which decide how long retired keys stay published',
     );
 
-  const requestTimeout = duration('BATON_REQUEST_TIMEOUT', '30s');
-  const headersTimeout = duration('BATON_HEADERS_TIMEOUT', '10s');
-  const keepAliveTimeout = duration('BATON_KEEP_ALIVE_TIMEOUT', '5s');
+  const requestTimeout = duration('BATON_REQUEST_TIMEOUT');
+  const headersTimeout = duration('BATON_HEADERS_TIMEOUT');
+  const keepAliveTimeout = duration('BATON_KEEP_ALIVE_TIMEOUT');
   if (headersTimeout > requestTimeout)
     throw new ConfigError('BATON_HEADERS_TIMEOUT: must not exceed BATON_REQUEST_TIMEOUT');
-  const maxConnectionsText = get('BATON_MAX_CONNECTIONS') ?? '1000';
+  const maxConnectionsText = get('BATON_MAX_CONNECTIONS') ?? defaultOf('BATON_MAX_CONNECTIONS');
   const maxConnections = Number(maxConnectionsText);
   if (!/^\d+$/.test(maxConnectionsText) || !Number.isSafeInteger(maxConnections) || maxConnections < 1)
     throw new ConfigError(`BATON_MAX_CONNECTIONS: expected a positive integer (got "${maxConnectionsText}")`);
-  const maxSessionsText = get('BATON_MAX_SESSIONS_PER_USER') ?? '100';
+  const maxSessionsText = get('BATON_MAX_SESSIONS_PER_USER') ?? defaultOf('BATON_MAX_SESSIONS_PER_USER');
   const maxSessionsPerUser = Number(maxSessionsText);
   if (!/^\d+$/.test(maxSessionsText) || !Number.isSafeInteger(maxSessionsPerUser) || maxSessionsPerUser < 1)
     throw new ConfigError(
@@ -207,19 +180,22 @@ export function loadServeConfig(env: Record<string, string | undefined>): ServeC
     .map((s) => s.trim())
     .filter(Boolean)
     .map((o) => parseOrigin(o, 'BATON_ALLOWED_ORIGINS'));
-  const trustProxy = parseTrustProxy(get('BATON_TRUST_PROXY') ?? 'false');
+  const trustProxy = parseTrustProxy(get('BATON_TRUST_PROXY') ?? defaultOf('BATON_TRUST_PROXY'));
   const loginFailuresPerAccount = parseLimit(
-    get('BATON_LIMIT_LOGIN_FAILURES') ?? '10',
+    get('BATON_LIMIT_LOGIN_FAILURES') ?? defaultOf('BATON_LIMIT_LOGIN_FAILURES'),
     'BATON_LIMIT_LOGIN_FAILURES',
   );
-  const requestsPerIpPerMinute = parseLimit(get('BATON_LIMIT_IP_PER_MIN') ?? '600', 'BATON_LIMIT_IP_PER_MIN');
+  const requestsPerIpPerMinute = parseLimit(
+    get('BATON_LIMIT_IP_PER_MIN') ?? defaultOf('BATON_LIMIT_IP_PER_MIN'),
+    'BATON_LIMIT_IP_PER_MIN',
+  );
   if (loginFailuresPerAccount === null || requestsPerIpPerMinute === null)
     warnings.push('A rate limit is off: only do this for benchmarks');
 
-  const alg = get('BATON_SIGNING_ALG') ?? 'ES256';
+  const alg = get('BATON_SIGNING_ALG') ?? defaultOf('BATON_SIGNING_ALG');
   if (alg !== 'ES256' && alg !== 'EdDSA')
     throw new ConfigError(`BATON_SIGNING_ALG: expected ES256 or EdDSA (got "${alg}")`);
-  const logLevel = get('BATON_LOG_LEVEL') ?? 'info';
+  const logLevel = get('BATON_LOG_LEVEL') ?? defaultOf('BATON_LOG_LEVEL');
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     throw new ConfigError(
       `BATON_LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent (got "${logLevel}")`,
@@ -227,19 +203,19 @@ export function loadServeConfig(env: Record<string, string | undefined>): ServeC
   }
 
   const retention = {
-    endedSessions: duration('BATON_RETENTION_ENDED_SESSIONS', '30d'),
-    spentTokens: duration('BATON_RETENTION_SPENT_TOKENS', '30d'),
-    securityEvents: duration('BATON_RETENTION_EVENTS', '90d'),
+    endedSessions: duration('BATON_RETENTION_ENDED_SESSIONS'),
+    spentTokens: duration('BATON_RETENTION_SPENT_TOKENS'),
+    securityEvents: duration('BATON_RETENTION_EVENTS'),
   };
   // Inside the grace window a replay must still find its token to be handed the same successor.
   if (retention.spentTokens < reuseGrace)
     throw new ConfigError('BATON_RETENTION_SPENT_TOKENS: must be at least BATON_REUSE_GRACE');
-  const pruneText = get('BATON_PRUNE_INTERVAL') ?? '10m';
+  const pruneText = get('BATON_PRUNE_INTERVAL') ?? defaultOf('BATON_PRUNE_INTERVAL');
   const pruneInterval =
     pruneText.toLowerCase() === 'off' ? null : parseDuration(pruneText, 'BATON_PRUNE_INTERVAL');
   if (pruneInterval !== null && pruneInterval < 1000)
     throw new ConfigError('BATON_PRUNE_INTERVAL: must be at least 1s, or "off"');
-  const shutdownTimeout = duration('BATON_SHUTDOWN_TIMEOUT', '10s');
+  const shutdownTimeout = duration('BATON_SHUTDOWN_TIMEOUT');
 
   for (const name of Object.keys(env)) {
     if (name.startsWith('BATON_') && !KNOWN_VARS.has(name))

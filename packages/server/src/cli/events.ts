@@ -65,11 +65,11 @@ export async function runEvents(
   out: Output,
   now: () => number = Date.now,
 ): Promise<void> {
-  const parsed = parseArgs(args, SPEC);
-  if (parsed.flags.help === true) {
+  if (args.includes('-h') || args.includes('--help')) {
     out(USAGE);
     return;
   }
+  const parsed = parseArgs(args, SPEC);
   if (parsed.positionals.length > 0) throw new ConfigError(`Unexpected argument "${parsed.positionals[0]}"`);
   const query: SecurityEventQuery = {};
   const type = stringFlag(parsed, 'type');

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { clients } from './clients.js';
 import { ConfigError } from './config.js';
 import { events } from './events.js';
@@ -10,6 +11,7 @@ import { sessions } from './sessions.js';
 import { users } from './users.js';
 
 const USAGE = `Usage: baton <command> [--flag value ...]
+       baton --version
 
 Commands:
   serve     run the token service (flags mirror BATON_* variables: --port, --database-url, --access-ttl ...)
@@ -21,8 +23,20 @@ Commands:
   prune     delete what is past its retention, [--dry-run] [--json] (baton prune --help)
   events    list security events, [--user U] [--type T] [--since 24h] (baton events --help)
 
-Configuration: see the README's table of BATON_* environment variables.
+Every command takes --help (-h). Listings take --json.
+Configuration: baton serve --help, and docs/configuration.md.
 `;
+
+/**
+ * This package's version, read at run time from the package.json beside the
+ * build (dist/cli/ → ../../), so it is right in the repository and once installed.
+ */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
 
 const commands: Record<string, (args: readonly string[], env: NodeJS.ProcessEnv) => Promise<void>> = {
   serve,
@@ -41,7 +55,11 @@ async function main(argv: readonly string[]): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  const command = commands[name];
+  if (name === '--version' || name === '-v') {
+    process.stdout.write(`${version()}\n`);
+    return;
+  }
+  const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (!command) {
     process.stderr.write(`baton: unknown command "${name}"\n\n${USAGE}`);
     process.exitCode = 2;
@@ -51,6 +69,7 @@ async function main(argv: readonly string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
+  // Expected failures print their message only; a stack trace would bury what to do.
   if (err instanceof ConfigError || err instanceof TypeError) {
     process.stderr.write(`baton: ${err.message}\n`);
     process.exit(2);

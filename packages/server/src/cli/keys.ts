@@ -1,10 +1,11 @@
 import { JWKS_MAX_AGE_SECONDS, KEY_CHECK_INTERVAL_MS, publishedUntil } from '../core/signing-keys.js';
-import { type Output, parseAdminCommand, stringFlag, withService } from './args.js';
+import { jsonFlag, type Output, parseAdminCommand, stringFlag, withService, writeJson } from './args.js';
 import { ConfigError, parseDuration } from './config.js';
 
 const USAGE = `Usage: baton keys <list|rotate|retire> [...]
 
-  list    Lists the signing keys and their state (pending, signing, standby,
+  list [--json]
+          Lists the signing keys and their state (pending, signing, standby,
           retired, expired).
   rotate [--activate-in DURATION | --now]
           Adds a new key, published at once and signing after DURATION
@@ -21,7 +22,7 @@ Every command also takes --database-url, --access-ttl and --key-poll-interval
 (as BATON_*): use the same values as the running servers.
 `;
 
-const SPEC = { now: 'boolean', 'activate-in': 'string', help: 'boolean' } as const;
+const SPEC = { now: 'boolean', 'activate-in': 'string', help: 'boolean', json: 'boolean' } as const;
 
 const switchNotice = `Running servers stop signing with the retired key(s) within about ${KEY_CHECK_INTERVAL_MS / 1000} s\n`;
 
@@ -52,8 +53,22 @@ export async function runKeys(
 
     if (sub === 'list') {
       if (rest.length > 0) throw new ConfigError(`Unexpected argument "${rest[0]}"`);
+      const list = await signingKeys.list(t, lifetime);
+      if (jsonFlag(parsed)) {
+        // The public facts only: never key material.
+        writeJson(out, {
+          keys: list.map((k) => ({
+            kid: k.kid,
+            alg: k.alg,
+            state: k.state,
+            activates_at: k.activatesAt === null ? null : iso(k.activatesAt),
+            retired_at: k.retiredAt === null ? null : iso(k.retiredAt),
+          })),
+        });
+        return;
+      }
       out('kid                                          alg    state    activates                 retires\n');
-      for (const k of await signingKeys.list(t, lifetime)) {
+      for (const k of list) {
         out(
           `${k.kid.padEnd(44)} ${k.alg.padEnd(6)} ${k.state.padEnd(8)} ${iso(k.activatesAt).padEnd(25)} ${iso(k.retiredAt)}\n`,
         );

@@ -17,7 +17,7 @@ Every server also prunes on its own timer (BATON_PRUNE_INTERVAL, "off" to leave 
 Also takes --database-url (as BATON_DATABASE_URL).
 `;
 
-const SPEC = { 'dry-run': 'boolean', json: 'boolean', help: 'boolean' } as const;
+const SPEC = { 'dry-run': 'boolean', json: 'boolean' } as const;
 
 /** Prints a report as a table (or JSON). */
 function render(report: PruneReport, json: boolean): string {
@@ -34,11 +34,11 @@ export async function runPrune(
   out: Output,
   now: () => number = Date.now,
 ): Promise<void> {
-  const parsed = parseArgs(args, SPEC);
-  if (parsed.flags.help === true) {
+  if (args.includes('-h') || args.includes('--help')) {
     out(USAGE);
     return;
   }
+  const parsed = parseArgs(args, SPEC);
   if (parsed.positionals.length > 0) throw new ConfigError(`Unexpected argument "${parsed.positionals[0]}"`);
   const config = loadServeConfig({ ...env, ...parsed.env });
   const report = await withService(config, now, (service) =>

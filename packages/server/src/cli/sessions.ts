@@ -1,12 +1,12 @@
 import { BatonError } from '../core/errors.js';
 import { SESSION_PAGE } from '../core/sessions.js';
 import type { TokenServiceEvent } from '../core/token-service.js';
-import { type Output, parseAdminCommand, withService } from './args.js';
+import { jsonFlag, type Output, parseAdminCommand, withService, writeJson } from './args.js';
 import { ConfigError } from './config.js';
 
 const USAGE = `Usage: baton sessions <list|revoke|revoke-all> [...]
 
-  list USER            Lists the live sessions of a user (by email or id).
+  list USER [--json]   Lists the live sessions of a user (by email or id).
   revoke SESSION_ID    Revokes one session: its refresh tokens fail at once,
                        and Baton's own routes refuse its access tokens.
   revoke-all USER      Revokes every session of a user.
@@ -16,7 +16,7 @@ expire (BATON_ACCESS_TTL), unless those servers check the session.
 Every command also takes --database-url (as BATON_DATABASE_URL).
 `;
 
-const SPEC = { help: 'boolean' } as const;
+const SPEC = { help: 'boolean', json: 'boolean' } as const;
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -30,7 +30,7 @@ export async function runSessions(
 ): Promise<void> {
   const command = parseAdminCommand(args, SPEC, USAGE, env, out);
   if (!command) return;
-  const { sub, rest, config } = command;
+  const { parsed, sub, rest, config } = command;
   const [ref, ...extra] = rest;
   if (ref === undefined || extra.length > 0)
     throw new ConfigError(`Usage: baton sessions ${sub} ${sub === 'revoke' ? 'SESSION_ID' : 'USER'}`);
@@ -40,9 +40,12 @@ export async function runSessions(
     async (service) => {
       if (sub === 'list') {
         const user = await service.findUser(ref);
-        out(
-          'id                          client           created                   last used                 ip\n',
-        );
+        const json = jsonFlag(parsed);
+        const rows: Record<string, unknown>[] = [];
+        if (!json)
+          out(
+            'id                          client           created                   last used                 ip\n',
+          );
         // Page by page, so a user with very many sessions is never read in one go.
         let cursor: string | null | undefined;
         do {
@@ -51,12 +54,28 @@ export async function runSessions(
             ...(cursor ? { cursor } : {}),
           });
           for (const s of page.sessions) {
+            if (json) {
+              rows.push({
+                id: s.id,
+                user_id: s.userId,
+                client_id: s.clientId,
+                scope: s.scope,
+                created_at: iso(s.createdAt),
+                last_used_at: iso(s.lastUsedAt),
+                idle_expires_at: iso(s.idleExpiresAt),
+                expires_at: iso(s.expiresAt),
+                ip: s.ip,
+                user_agent: s.userAgent,
+              });
+              continue;
+            }
             out(
               `${s.id.padEnd(27)} ${s.clientId.padEnd(16)} ${iso(s.createdAt).padEnd(25)} ${iso(s.lastUsedAt).padEnd(25)} ${s.ip ?? '-'}\n`,
             );
           }
           cursor = page.nextCursor;
         } while (cursor);
+        if (json) writeJson(out, { sessions: rows });
         return;
       }
       if (sub === 'revoke') {

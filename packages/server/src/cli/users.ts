@@ -1,10 +1,11 @@
 import type { TokenServiceEvent } from '../core/token-service.js';
-import { type Output, parseAdminCommand, stringFlag, withService } from './args.js';
+import { jsonFlag, type Output, parseAdminCommand, stringFlag, withService, writeJson } from './args.js';
 import { ConfigError } from './config.js';
 
 const USAGE = `Usage: baton users <list|disable|enable> [...]
 
-  list [--limit N]     Lists accounts (id, email, created, disabled).
+  list [--limit N] [--json]
+                       Lists accounts (id, email, created, disabled); never a hash.
   disable USER         Disables an account (by email or id) and revokes every
                        session of it at once; its logins then fail like a
                        wrong password.
@@ -13,7 +14,7 @@ const USAGE = `Usage: baton users <list|disable|enable> [...]
 Every command also takes --database-url (as BATON_DATABASE_URL).
 `;
 
-const SPEC = { limit: 'string', help: 'boolean' } as const;
+const SPEC = { limit: 'string', help: 'boolean', json: 'boolean' } as const;
 
 const iso = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString());
 
@@ -42,10 +43,22 @@ export async function runUsers(
         const limit = Number(limitText);
         if (!Number.isInteger(limit) || limit < 1)
           throw new ConfigError('--limit: expected a positive integer');
+        const list = await service.listUsers({ limit });
+        if (jsonFlag(parsed)) {
+          writeJson(out, {
+            users: list.map((u) => ({
+              id: u.id,
+              email: u.email,
+              created_at: iso(u.createdAt),
+              disabled_at: u.disabledAt === null ? null : iso(u.disabledAt),
+            })),
+          });
+          return;
+        }
         out(
           'id                          email                                    created                   disabled\n',
         );
-        for (const u of await service.listUsers({ limit })) {
+        for (const u of list) {
           out(
             `${u.id.padEnd(27)} ${u.email.padEnd(40)} ${iso(u.createdAt).padEnd(25)} ${iso(u.disabledAt)}\n`,
           );

@@ -3,6 +3,7 @@ import type { AccessTokens, IssuedTokens } from './access-tokens.js';
 import type { AuthenticatedClient } from './clients.js';
 import { type CoreContext, narrowScope, type RequestContext } from './context.js';
 import type { Devices } from './devices.js';
+import type { Dpop, DpopInput, VerifiedDpop } from './dpop.js';
 import { normalizeEmail } from './email-address.js';
 import { BatonError, isBatonError } from './errors.js';
 import { newId } from './ids.js';
@@ -44,6 +45,8 @@ export interface LoginInput extends RequestContext {
   scope?: string;
   /** The device token the request presented, if any, as it came: anything not genuine counts as none. */
   deviceToken?: unknown;
+  /** The request's `DPoP` header, if it had one: a valid proof binds a public client's session to its key. */
+  dpop?: DpopInput;
 }
 
 /** Accounts: registration, the login policy, passwords, and the operator's switches. */
@@ -94,10 +97,16 @@ const toAdminUser = (u: UserRecord): AdminUser => ({ ...toPublicUser(u), disable
 /** Creates the accounts part of the service. */
 export function createAccounts(
   ctx: CoreContext,
-  deps: { tokens: AccessTokens; devices: Devices; limiter: LoginLimiter; maxSessionsPerUser: number },
+  deps: {
+    tokens: AccessTokens;
+    devices: Devices;
+    limiter: LoginLimiter;
+    maxSessionsPerUser: number;
+    dpop: Dpop;
+  },
 ): Accounts {
   const { store, now, cfg, emit, findClient } = ctx;
-  const { tokens, devices, limiter, maxSessionsPerUser } = deps;
+  const { tokens, devices, limiter, maxSessionsPerUser, dpop } = deps;
 
   /**
    * The password check and the new session, once the policy let the attempt
@@ -107,6 +116,7 @@ export function createAccounts(
   async function startSession(
     input: LoginInput,
     device: Awaited<ReturnType<Devices['trustedFor']>>,
+    proof: VerifiedDpop | undefined,
   ): Promise<LoginResult | 'superseded'> {
     const clientId = input.client?.id ?? input.clientId ?? DEFAULT_CLIENT_ID;
     const client = await findClient(clientId);
@@ -157,6 +167,8 @@ export function createAccounts(
       ip: input.ip ?? null,
       revokedAt: null,
       revokedReason: null,
+      // RFC 9449 §5: a confidential client's tokens are sender-constrained by its own authentication.
+      ...(proof && client.type === 'public' ? { dpopJkt: proof.jkt } : {}),
     };
     const rt = newRefreshToken();
     // Conditional on the account as it was verified: an operator's disable or a
@@ -235,11 +247,13 @@ export function createAccounts(
       // A device that logged in to this very account before is counted on its
       // own bucket, so an attacker's failures cannot lock its owner out. Looked
       // up by the token's id, then compared with the email typed.
+      // The proof is checked before any password work: a bad one costs the caller a 400, not an attempt.
+      const proof = input.dpop ? await dpop.verify(input.dpop) : undefined;
       const device = await devices.trustedFor(input.deviceToken, account);
       await limiter.assertLoginAllowed(account, ip, device?.id);
       let result: LoginResult | 'superseded';
       try {
-        result = await startSession(input, device);
+        result = await startSession(input, device, proof);
       } catch (err) {
         if (isBatonError(err, 'invalid_credentials')) await limiter.loginFailed(account, ip, device?.id);
         throw err;

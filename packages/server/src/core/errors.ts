@@ -1,6 +1,7 @@
 /**
  * Every error code Baton can answer with. Where OAuth defines one
- * (RFC 6749 §5.2, RFC 6750 §3.1, RFC 7009, RFC 7662) its name is used.
+ * (RFC 6749 §5.2, RFC 6750 §3.1, RFC 7009, RFC 7662, RFC 9449 §12.2) its
+ * name is used.
  */
 export type BatonErrorCode =
   | 'invalid_request'
@@ -10,6 +11,8 @@ export type BatonErrorCode =
   | 'unsupported_grant_type'
   | 'unsupported_token_type'
   | 'invalid_scope'
+  | 'invalid_dpop_proof'
+  | 'use_dpop_nonce'
   | 'invalid_token'
   | 'unauthorized'
   | 'insufficient_scope'

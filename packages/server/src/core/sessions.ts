@@ -15,6 +15,7 @@ import {
   type RefreshOutcome,
   type RequestContext,
 } from './context.js';
+import type { Dpop, DpopInput, VerifiedDpop } from './dpop.js';
 import { BatonError, isBatonError } from './errors.js';
 import { deriveSuccessor, newRefreshTokenId, parseRefreshToken, secretMatches } from './refresh-token.js';
 import { decodeSessionCursor, encodeSessionCursor } from './session-cursor.js';
@@ -76,6 +77,8 @@ export interface RefreshInput extends RequestContext {
   client?: AuthenticatedClient;
   /** Narrows the new access token's scope. */
   scope?: string;
+  /** The request's `DPoP` header, if it had one (RFC 9449 §5). Verified here; a bad one is refused. */
+  dpop?: DpopInput;
 }
 
 /** Sessions: rotation, revocation (by the user, an operator, RFC 7009), introspection. */
@@ -88,6 +91,13 @@ export interface Sessions {
    * 3. already used within the grace window, successor unused → the same
    *    successor again (concurrent tabs do not sign each other out);
    * 4. otherwise → reuse: revoke the whole session, `invalid_grant`.
+   *
+   * A DPoP-bound session (RFC 9449 §5) refreshes only with a valid proof by
+   * its key; without one, or with another key's, the request is refused
+   * (`invalid_grant`) and recorded as a security event, and nothing is
+   * revoked. For it rule 3 has no time limit: a used token whose successor
+   * is unused gets that successor again at any age. A proof presented for
+   * an unbound session is verified but does not bind it.
    *
    * `client`, when the request authenticated one, must be the session's. A
    * confidential client's session is refreshed only by that client,
@@ -185,7 +195,7 @@ function revocationEvent(
 }
 
 /** Creates the sessions part of the service. */
-export function createSessions(core: CoreContext, tokens: AccessTokens): Sessions {
+export function createSessions(core: CoreContext, tokens: AccessTokens, dpop: Dpop): Sessions {
   const { store, now, cfg, emit, issuer } = core;
   const issue = tokens.issue;
 
@@ -233,6 +243,34 @@ export function createSessions(core: CoreContext, tokens: AccessTokens): Session
     throw invalidGrant('Refresh token reuse detected; the session has been revoked');
   }
 
+  /**
+   * A bound session's token without its key's proof: refused and recorded,
+   * but nothing is revoked, so a thief without the key can neither use the
+   * token nor sign its owner out.
+   */
+  async function wrongSender(
+    state: RefreshTokenState,
+    proof: VerifiedDpop | undefined,
+    t: number,
+    ctx: RequestContext,
+  ): Promise<never> {
+    await store.recordSecurityEvent({
+      type: proof ? 'dpop_key_mismatch' : 'dpop_proof_missing',
+      at: t,
+      userId: state.session.userId,
+      sessionId: state.session.id,
+      clientId: state.session.clientId,
+      ip: ctx.ip ?? null,
+    });
+    emit({ kind: 'refresh', outcome: 'invalid', sessionId: state.session.id });
+    emit({ kind: 'proof_refused', reason: proof ? 'dpop_key_mismatch' : 'dpop_proof_missing' });
+    throw invalidGrant(
+      proof
+        ? 'This session is bound to another DPoP key'
+        : 'This session is bound to a DPoP key: refresh it with a DPoP proof by that key',
+    );
+  }
+
   async function findOwnedState(
     refreshToken: unknown,
   ): Promise<{ state: RefreshTokenState; secret: Buffer } | null> {
@@ -274,6 +312,8 @@ export function createSessions(core: CoreContext, tokens: AccessTokens): Session
       };
       const parsed = parseRefreshToken(input.refreshToken);
       if (!parsed) return fail('The refresh token is malformed');
+      // A proof that was sent is checked (and its jti spent) whatever the session: a bad one is a 400.
+      const proof = input.dpop ? await dpop.verify(input.dpop) : undefined;
       let state = await store.findRefreshToken(parsed.id);
       // A wrong secret for a real id is a guess or a corrupted token, not a replay: refuse without revoking.
       if (!state || !secretMatches(parsed.secret, state.token.secretHash))
@@ -298,6 +338,9 @@ export function createSessions(core: CoreContext, tokens: AccessTokens): Session
       const t = now();
       const dead = liveness(state.session, t);
       if (dead) return fail(dead, state.session.id);
+      // Never bound late: a thief could bind a stolen token to a key of its own.
+      const bound = state.session.dpopJkt !== undefined;
+      if (bound && proof?.jkt !== state.session.dpopJkt) return wrongSender(state, proof, t, input);
 
       if (state.token.usedAt === null) {
         const successor = deriveSuccessor(parsed.secret, newRefreshTokenId());
@@ -327,7 +370,8 @@ export function createSessions(core: CoreContext, tokens: AccessTokens): Session
       const usedAt = state.token.usedAt;
       if (usedAt === null) return fail('The refresh token is invalid', state.session.id);
       const successor = state.successor;
-      const withinGrace = t - usedAt <= cfg.reuseGrace;
+      // A bound session's proof tells its holder from a thief, so a lost response is recovered at any age.
+      const withinGrace = bound || t - usedAt <= cfg.reuseGrace;
       if (withinGrace && successor && successor.usedAt === null) {
         const again = deriveSuccessor(parsed.secret, successor.id);
         // The stored hash proves the derivation matches what was issued.

@@ -5,7 +5,8 @@ import { type ClientRegistry, createClientRegistry } from './client-registry.js'
 import { type Clock, systemClock } from './clock.js';
 import type { CoreContext, LifetimeConfig, TokenServiceEvent } from './context.js';
 import { createDevices, type Devices } from './devices.js';
-import { BatonError } from './errors.js';
+import { createDpop, type Dpop } from './dpop.js';
+import { BatonError, isBatonError } from './errors.js';
 import { createSigningKeyAdmin, type SigningKeyAdmin } from './key-admin.js';
 import { type LoginLimiter, NO_LOGIN_LIMITS } from './login-limiter.js';
 import { type PruneReport, pruneStore, type RetentionSettings, resolveRetention } from './pruning.js';
@@ -70,6 +71,8 @@ export interface TokenService extends Accounts, Sessions, Omit<AccessTokens, 'is
   readonly issuer: string;
   /** The lifetimes in force, and the issuer. */
   readonly config: Readonly<LifetimeConfig & { issuer: string }>;
+  /** DPoP proofs and server nonces (RFC 9449): the routes' `DPoP-Nonce` header and the metadata. */
+  readonly dpop: Pick<Dpop, 'algs' | 'nonce'>;
   /** The signing keys in memory (polling, reload). */
   readonly keys: KeyRing;
   /** The service's clock. */
@@ -78,7 +81,7 @@ export interface TokenService extends Accounts, Sessions, Omit<AccessTokens, 'is
   readonly clients: ClientRegistry;
   /** Signing-key administration (`baton keys`). */
   readonly signingKeys: SigningKeyAdmin;
-  /** Creates the first signing key and the default public client when missing. */
+  /** Creates the first signing key, the default public client and the DPoP nonce secret when missing. */
   init(): Promise<void>;
   /** See {@link Devices.findTrustedDevice}. */
   findTrustedDevice: Devices['findTrustedDevice'];
@@ -103,6 +106,22 @@ const DEFAULTS: LifetimeConfig = {
   sessionMaxTtl: 30 * 86_400_000,
   reuseGrace: 10_000,
 };
+
+/** The DPoP checks, with every refused proof reported (`proof_refused`, by error code) for the metrics. */
+function countRefusals(dpop: Dpop, emit: (event: TokenServiceEvent) => void): Dpop {
+  return {
+    ...dpop,
+    async verify(input) {
+      try {
+        return await dpop.verify(input);
+      } catch (err) {
+        if (isBatonError(err, 'invalid_dpop_proof') || isBatonError(err, 'use_dpop_nonce'))
+          emit({ kind: 'proof_refused', reason: err.code });
+        throw err;
+      }
+    },
+  };
+}
 
 /**
  * Creates the token service. Call `init()` once before serving (creates the
@@ -141,13 +160,15 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
   };
   const tokens = createAccessTokens(core, keys, options.leeway);
   const devices = createDevices(core);
+  const dpop = countRefusals(createDpop({ store, now, issuer }), core.emit);
   const accounts = createAccounts(core, {
     tokens,
     devices,
     limiter: options.limiter ?? NO_LOGIN_LIMITS,
     maxSessionsPerUser,
+    dpop,
   });
-  const sessions = createSessions(core, tokens);
+  const sessions = createSessions(core, tokens, dpop);
 
   return {
     issuer,
@@ -155,10 +176,12 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
     keys,
     now,
     clients,
+    dpop: { algs: dpop.algs, nonce: dpop.nonce },
     signingKeys: createSigningKeyAdmin(store, { alg, accessTtl: cfg.accessTtl }),
 
     async init() {
       await keys.init();
+      await dpop.init();
       await store.createClient(
         {
           id: DEFAULT_CLIENT_ID,

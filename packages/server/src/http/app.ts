@@ -11,7 +11,7 @@ import { renderError } from './error-catalogue.js';
 import { sendError } from './errors.js';
 import { createMetrics } from './metrics.js';
 import { resolveServerOptions, type ServerOptions } from './options.js';
-import { createLimits } from './rate-limits.js';
+import { createLimits, watchRedis } from './rate-limits.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerLegacyRefreshRoute } from './routes/legacy-refresh.js';
@@ -59,6 +59,8 @@ const SINGLE_HEADERS = new Set([
   'origin',
   'sec-fetch-site',
   'x-baton-csrf',
+  // RFC 9449 §4.3: a request carries at most one proof.
+  'dpop',
 ]);
 
 /** The first of {@link SINGLE_HEADERS} that a request repeats, or undefined. */
@@ -187,6 +189,13 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       onError: (err) => app.log.warn({ err }, 'pruning failed'),
     });
     app.addHook('onClose', () => stopPruning());
+  }
+  if (opts.redis) {
+    const stopWatching = watchRedis(opts.redis, {
+      warn: (msg) => app.log.warn(msg),
+      info: (msg) => app.log.info(msg),
+    });
+    app.addHook('onClose', async () => stopWatching());
   }
   // preClose runs once close() has begun and before the listener closes: from here on,
   // requests still arriving on open connections (pipelined, keep-alive) go elsewhere.

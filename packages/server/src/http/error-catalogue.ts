@@ -49,7 +49,7 @@ const grantStatus = { auth: { status: 401 }, legacy: { status: 401 }, oauth: { s
  * The one error catalogue: for every code, its status, its challenge and
  * how each surface departs from them. The error handler, the parser-error
  * handler and the drain refusal all answer from this table.
- * @see RFC 6749 §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1, RFC 7662 §2.3
+ * @see RFC 6749 §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1, RFC 7662 §2.3, RFC 9449 §5, §8
  */
 export const ERROR_CATALOGUE: Readonly<Record<BatonErrorCode, ErrorEntry>> = {
   invalid_request: { status: 400 },
@@ -60,6 +60,10 @@ export const ERROR_CATALOGUE: Readonly<Record<BatonErrorCode, ErrorEntry>> = {
   unsupported_grant_type: { status: 400 },
   unsupported_token_type: { status: 400 },
   invalid_scope: { status: 400 },
+  // RFC 9449 §5, §8: a token request with a bad proof, or one that needs a fresh nonce, is a 400 on
+  // every surface (the nonce itself travels in the DPoP-Nonce header the DPoP-aware routes set).
+  invalid_dpop_proof: { status: 400 },
+  use_dpop_nonce: { status: 400 },
   invalid_token: { status: 401, challenge: bearerError },
   unauthorized: { status: 401, challenge: () => 'Bearer realm="baton"' },
   insufficient_scope: { status: 403, challenge: () => 'Bearer realm="baton", error="insufficient_scope"' },

@@ -24,6 +24,48 @@ export interface LimitSettings {
 export interface Limits extends LoginLimiter {
   /** Counts one request from `ip`; throws 429 past the limit. */
   hit(ip: string): Promise<void>;
+  /**
+   * Whether the shared counts in Redis are in use (`up`) or each process
+   * counts on its own meanwhile (`down`); undefined without Redis.
+   */
+  redisStatus(): 'up' | 'down' | undefined;
+}
+
+/** Where {@link watchRedis} reports an outage and the recovery (Fastify's logger). */
+export interface RedisLog {
+  warn(msg: string): void;
+  info(msg: string): void;
+}
+
+/**
+ * Logs a Redis outage once when it begins and once when it ends, not once
+ * per request or reconnect attempt (ioredis retries by itself). The URL is
+ * never logged: it may carry a password.
+ */
+export function watchRedis(redis: Redis, log: RedisLog): () => void {
+  let down = false;
+  const wentDown = (why: string) => {
+    if (down) return;
+    down = true;
+    log.warn(`Redis is not reachable (${why}): rate limits are counted per process until it is back`);
+  };
+  const onError = (err: Error) => wentDown(err.message || 'connection error');
+  const onClose = () => wentDown('connection closed');
+  const onReady = () => {
+    if (!down) return;
+    down = false;
+    log.info('Redis is reachable again: rate limits are shared again');
+  };
+  redis.on('error', onError);
+  redis.on('close', onClose);
+  redis.on('ready', onReady);
+  // It may have failed before we listened (the server starts after the client is made).
+  if (['reconnecting', 'close', 'end'].includes(redis.status)) wentDown('not connected');
+  return () => {
+    redis.off('error', onError);
+    redis.off('close', onClose);
+    redis.off('ready', onReady);
+  };
 }
 
 const FAILURE_WINDOW_S = 15 * 60;
@@ -114,6 +156,7 @@ export function createLimits(
   };
 
   return {
+    redisStatus: () => (redis === undefined ? undefined : redis.status === 'ready' ? 'up' : 'down'),
     async hit(ip) {
       if (!perIp) return;
       try {

@@ -69,6 +69,8 @@ export function toSession(r: Row, prefix = ''): SessionRecord {
     ip: optStr(g('ip')),
     revokedAt: optNum(g('revoked_at')),
     revokedReason: optStr(g('revoked_reason')) as RevocationReason | null,
+    // Absent rather than null on unbound sessions: the member exists only where a binding does.
+    ...(g('dpop_jkt') === null || g('dpop_jkt') === undefined ? {} : { dpopJkt: str(g('dpop_jkt')) }),
   };
 }
 
@@ -134,6 +136,7 @@ export const SESSION_COLUMNS = [
   'ip',
   'revoked_at',
   'revoked_reason',
+  'dpop_jkt',
 ];
 export const TOKEN_COLUMNS = [
   'id',

@@ -69,6 +69,12 @@ export interface SessionRecord {
   ip: string | null;
   revokedAt: number | null;
   revokedReason: RevocationReason | null;
+  /**
+   * Set on a sender-constrained session: the RFC 7638 thumbprint of the
+   * DPoP key it was bound to at login; absent on an unbound session.
+   * @see RFC 9449 §5
+   */
+  dpopJkt?: string;
 }
 
 /** One refresh token of a session's chain. */
@@ -139,7 +145,10 @@ export type SecurityEventType =
   | 'signing_key_rotated'
   | 'signing_key_retired'
   | 'client_created'
-  | 'client_deleted';
+  | 'client_deleted'
+  /** A DPoP-bound session's token presented without its key's proof, or with another key's (RFC 9449). */
+  | 'dpop_proof_missing'
+  | 'dpop_key_mismatch';
 
 /** A security-relevant happening, kept for audit (and pruned after its retention). */
 export interface SecurityEventRecord {
@@ -199,6 +208,9 @@ export interface PruneCutoffs {
   /** Security events recorded before this. */
   eventsBefore: number;
 }
+
+/** The server secrets the store keeps (see {@link Store.serverSecret}). */
+export type ServerSecretName = 'dpop_nonce';
 
 /** Input of {@link Store.rotateRefreshToken}. */
 export interface RotationWrite {
@@ -383,6 +395,29 @@ export interface Store {
   retireSigningKey(kid: string, at: number): Promise<boolean>;
   /** Deletes keys retired before `before` (their tokens have all expired). Returns how many. */
   deleteSigningKeysRetiredBefore(before: number): Promise<number>;
+
+  /**
+   * The server secret called `name`, shared by every instance: the first
+   * caller's `candidate` is stored (insert-if-absent, so of instances
+   * starting together exactly one candidate wins) and every caller gets the
+   * stored one back. Secrets are never listed, logged or rotated here.
+   */
+  serverSecret(args: { name: ServerSecretName; candidate: string; now: number }): Promise<string>;
+  /**
+   * Records a DPoP proof's replay key (a hash of its key thumbprint and
+   * `jti`) until `expiresAt`, in one insert-if-absent statement: true when
+   * it was new (or only an expired record had it), false when a live record
+   * has it, which is a replay. Across instances exactly one of concurrent
+   * recordings of one key wins. Also deletes up to `pruneLimit` (default
+   * 100) expired records, so the table stays bounded without a sweeper.
+   * @see RFC 9449 §11.1
+   */
+  recordDpopProof(args: {
+    jtiHash: string;
+    expiresAt: number;
+    now: number;
+    pruneLimit?: number;
+  }): Promise<boolean>;
 
   recordSecurityEvent(event: SecurityEventRecord): Promise<void>;
   /** Events matching every given filter, newest recorded first. */

@@ -13,6 +13,7 @@ import {
   setDeviceCookie,
   setRefreshCookie,
 } from '../cookies.js';
+import { dpopInput, dpopNonceHook } from '../dpop-header.js';
 import type { RouteErrorConfig } from '../errors.js';
 import { refuseCrossSiteForms } from '../site-guard.js';
 
@@ -33,6 +34,7 @@ const sessionJson = (s: SessionRecord, currentId: string) => ({
   user_agent: s.userAgent,
   ip: s.ip,
   current: s.id === currentId,
+  dpop_bound: s.dpopJkt !== undefined,
 });
 
 function cookieToken(request: FastifyRequest): string | undefined {
@@ -44,6 +46,7 @@ function cookieToken(request: FastifyRequest): string | undefined {
 export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { service, options } = ctx;
   const origins = options.allowedOrigins;
+  const onRequest = dpopNonceHook(ctx);
 
   async function originsFor(clientId: string | undefined): Promise<readonly string[]> {
     if (clientId === undefined) return origins;
@@ -124,6 +127,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
     '/auth/login',
     {
       ...guarded,
+      onRequest,
       schema: {
         body: {
           type: 'object',
@@ -162,6 +166,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
         deviceToken: body.device_token ?? request.cookies[DEVICE_COOKIE],
         userAgent: request.headers['user-agent'] ?? null,
         ip: request.ip,
+        dpop: dpopInput(request, '/auth/login'),
       });
       if (cookieMode) setRefreshCookie(reply, tokens.refreshToken, tokens.refreshExpiresAt, service.now());
       setDeviceCookie(reply, tokens.deviceToken, DEVICE_TTL_MS);
@@ -177,6 +182,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
     '/auth/refresh',
     {
       ...guarded,
+      onRequest,
       schema: { body: { type: 'object', properties: { refresh_token: { type: 'string', maxLength: 200 } } } },
     },
     async (request, reply) => {
@@ -195,6 +201,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
         refreshToken: fromBody ?? fromCookie,
         userAgent: request.headers['user-agent'] ?? null,
         ip: request.ip,
+        dpop: dpopInput(request, '/auth/refresh'),
       });
       if (fromCookie !== undefined)
         setRefreshCookie(reply, tokens.refreshToken, tokens.refreshExpiresAt, service.now());

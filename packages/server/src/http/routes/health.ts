@@ -22,9 +22,30 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: RouteContext): v
     reply.header('cache-control', 'no-store').send({ status: 'ok' }),
   );
 
+  // Each dependency on its own: without the store nothing works (503, take the
+  // instance out of rotation); without Redis only the limits' sharing is lost
+  // (200, degraded), so a Redis outage must not empty a whole pool.
   app.get('/readyz', async (_request, reply) => {
-    const { dialect } = await ctx.service.checkStore();
-    return reply.header('cache-control', 'no-store').send({ status: 'ready', store: dialect });
+    const dialect = ctx.options.store.dialect;
+    const started = performance.now();
+    const storeUp = await ctx.service.checkStore().then(
+      () => true,
+      () => false,
+    );
+    const latency = Math.round((performance.now() - started) * 10) / 10;
+    const redis = ctx.limits.redisStatus();
+    const status = !storeUp ? 'unready' : redis === 'down' ? 'degraded' : 'ready';
+    return reply
+      .code(storeUp ? 200 : 503)
+      .header('cache-control', 'no-store')
+      .send({
+        status,
+        store: dialect,
+        checks: {
+          store: { status: storeUp ? 'up' : 'down', dialect, ...(storeUp ? { latency_ms: latency } : {}) },
+          ...(redis ? { redis: { status: redis } } : {}),
+        },
+      });
   });
 
   app.get('/metrics', async (request, reply) => {

@@ -14,7 +14,9 @@ const config: RouteErrorConfig = { surface: 'legacy' };
  * rotation: one-time tokens, reuse detection, hashed storage. Its cookies
  * are SameSite=Strict and a foreign `Origin` or `Sec-Fetch-Site:
  * cross-site` is refused, which is what stands in for the missing CSRF
- * header.
+ * header. It never reads a `DPoP` header: it binds nothing, and a
+ * DPoP-bound session's token is refused here (401 `invalid_grant`, nothing
+ * revoked), since this contract has no way to carry a proof.
  */
 export function registerLegacyRefreshRoute(app: FastifyInstance, ctx: RouteContext): void {
   app.post<{ Body: { refreshToken?: string } | undefined }>(

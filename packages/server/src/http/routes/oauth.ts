@@ -4,6 +4,7 @@ import { BatonError } from '../../core/errors.js';
 import type { FormBody } from '../body-parsers.js';
 import { readClientCredentials } from '../client-auth.js';
 import { NO_STORE, type RouteContext } from '../context.js';
+import { dpopInput, dpopNonceHook } from '../dpop-header.js';
 import type { RouteErrorConfig } from '../errors.js';
 
 /** `/oauth/*` follows the RFCs: `invalid_grant` is a 400 here (RFC 6749 §5.2), and there is no 415. */
@@ -70,10 +71,12 @@ export function registerOAuthRoutes(app: FastifyInstance, ctx: RouteContext): vo
   /**
    * `POST /oauth/token` with `grant_type=refresh_token`: the same rotation
    * as `/auth/refresh` (reuse detection, grace window), bound to the client.
+   * A `DPoP` proof is verified when sent and required for a DPoP-bound
+   * session; the access token stays a Bearer token (RFC 9449 §5).
    * There is no password grant (RFC 9700 §2.4): users log in at `/auth/login`.
    * @see RFC 6749 §6, §5.1, §5.2
    */
-  app.post('/oauth/token', routeOptions, async (request, reply) => {
+  app.post('/oauth/token', { ...routeOptions, onRequest: dpopNonceHook(ctx) }, async (request, reply) => {
     reply.headers(NO_STORE);
     const p = readParams(request, ['grant_type', 'refresh_token', 'scope', 'client_id', 'client_secret']);
     if (p.grant_type === undefined) throw invalidRequest('grant_type is required');
@@ -87,6 +90,7 @@ export function registerOAuthRoutes(app: FastifyInstance, ctx: RouteContext): vo
       ...(p.scope !== undefined ? { scope: p.scope } : {}),
       userAgent: request.headers['user-agent'] ?? null,
       ip: request.ip,
+      dpop: dpopInput(request, '/oauth/token'),
     });
     return reply.send({
       access_token: tokens.accessToken,

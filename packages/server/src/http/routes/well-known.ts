@@ -29,7 +29,7 @@ export function registerWellKnownRoutes(app: FastifyInstance, ctx: RouteContext)
    * when no client has scopes, and `response_types_supported` is left out
    * because Baton has no authorization endpoint (an empty list is not allowed
    * and any other would be false).
-   * @see RFC 8414 §2, §3
+   * @see RFC 8414 §2, §3, RFC 9449 §5.1
    */
   app.get('/.well-known/oauth-authorization-server', async (_request, reply) => {
     const scopes = await ctx.service.clients.supportedScopes();
@@ -45,6 +45,8 @@ export function registerWellKnownRoutes(app: FastifyInstance, ctx: RouteContext)
       revocation_endpoint_auth_methods_supported: [...withSecret, 'none'],
       introspection_endpoint_auth_methods_supported: withSecret,
       ...(scopes.length > 0 ? { scopes_supported: scopes } : {}),
+      // RFC 9449 §5.1: proofs are accepted (and sessions bound) with these; access tokens stay Bearer.
+      dpop_signing_alg_values_supported: [...ctx.service.dpop.algs],
     });
   });
 }

@@ -97,6 +97,23 @@ export const postgresMigrations: readonly Migration[] = [
     `,
   },
   {
+    version: 3,
+    name: 'dpop binding',
+    up: `
+      ALTER TABLE sessions ADD COLUMN dpop_jkt TEXT;
+      CREATE TABLE server_secrets (
+        name TEXT PRIMARY KEY,
+        secret TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      );
+      CREATE TABLE dpop_proofs (
+        jti_hash TEXT PRIMARY KEY,
+        expires_at BIGINT NOT NULL
+      );
+      CREATE INDEX dpop_proofs_expires_at ON dpop_proofs (expires_at);
+    `,
+  },
+  {
     version: 4,
     name: 'pruning indexes',
     // What pruning and the active-sessions gauge look rows up by, so a batch

@@ -45,7 +45,9 @@ export type TableName =
   | 'refresh_tokens'
   | 'signing_keys'
   | 'security_events'
-  | 'trusted_devices';
+  | 'trusted_devices'
+  | 'server_secrets'
+  | 'dpop_proofs';
 
 /** What a database adapter gives the shared SQL store. */
 export interface SqlDialect {

@@ -46,6 +46,8 @@ export function createSqlStore(dialect: SqlDialect): Store {
   const keys = t('signing_keys');
   const events = t('security_events');
   const devices = t('trusted_devices');
+  const secrets = t('server_secrets');
+  const proofs = t('dpop_proofs');
   const bytewise = new SqlFragment(dialect.bytewise);
   const lockRows = new SqlFragment(dialect.lockRows);
 
@@ -278,9 +280,9 @@ export function createSqlStore(dialect: SqlDialect): Store {
           ${lockRows}`);
         if (!account) return { created: false, evicted: [] };
         yield sql`INSERT INTO ${sessions} (id, user_id, client_id, scope, created_at, last_used_at,
-            idle_expires_at, expires_at, user_agent, ip)
+            idle_expires_at, expires_at, user_agent, ip, dpop_jkt)
           VALUES (${s.id}, ${s.userId}, ${s.clientId}, ${s.scope}, ${s.createdAt}, ${s.lastUsedAt},
-            ${s.idleExpiresAt}, ${s.expiresAt}, ${s.userAgent}, ${s.ip})`;
+            ${s.idleExpiresAt}, ${s.expiresAt}, ${s.userAgent}, ${s.ip}, ${s.dpopJkt ?? null})`;
         yield sql`INSERT INTO ${tokens} (id, session_id, secret_hash, parent_id, successor_id, created_at, used_at)
           VALUES (${firstToken.id}, ${s.id}, ${firstToken.secretHash}, NULL, NULL, ${s.createdAt}, NULL)`;
         yield* recordEvent(loginEvent);
@@ -401,6 +403,31 @@ export function createSqlStore(dialect: SqlDialect): Store {
       return dialect.run(() =>
         changesOf(sql`DELETE FROM ${keys} WHERE retired_at IS NOT NULL AND retired_at < ${before}`),
       );
+    },
+
+    async serverSecret({ name, candidate, now }) {
+      // Insert-if-absent, then read: instances starting at once all end up with the one row that landed.
+      const [row] = await dialect.transaction(function* () {
+        yield sql`INSERT INTO ${secrets} (name, secret, created_at) VALUES (${name}, ${candidate}, ${now})
+          ON CONFLICT (name) DO NOTHING`;
+        return yield* rowsOf(sql`SELECT secret FROM ${secrets} WHERE name = ${name}`);
+      });
+      if (!row) throw new Error(`server secret ${name} could not be stored`);
+      return str(row.secret);
+    },
+    recordDpopProof({ jtiHash, expiresAt, now, pruneLimit = 100 }) {
+      return dialect.transaction(function* () {
+        // Bounded: each recording clears at most this many expired records, so the table holds
+        // about (proofs per second × their lifetime) rows however long the server runs.
+        yield sql`DELETE FROM ${proofs} WHERE jti_hash IN (SELECT jti_hash FROM ${proofs}
+          WHERE expires_at <= ${now} ORDER BY expires_at LIMIT ${pruneLimit})`;
+        // One statement decides: a live record with this key makes it change nothing (a replay);
+        // an expired one that the prune did not reach is taken over.
+        const changed = yield* changesOf(sql`INSERT INTO ${proofs} AS p (jti_hash, expires_at)
+          VALUES (${jtiHash}, ${expiresAt})
+          ON CONFLICT (jti_hash) DO UPDATE SET expires_at = excluded.expires_at WHERE p.expires_at <= ${now}`);
+        return changed === 1;
+      });
     },
 
     async recordSecurityEvent(e) {

@@ -1,5 +1,5 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
+import { dirname, sep } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Row } from '../rows.js';
 import {
@@ -29,6 +29,71 @@ export interface SqliteDialectOptions {
   busyTimeout?: number;
 }
 
+/** Pseudo file systems: never a place for a database, and a recursive mkdir under /proc never returns on Node 20. */
+const SYSTEM_FOLDERS = ['/proc', '/sys', '/dev'];
+
+const errno = (err: unknown): string | undefined => (err as { code?: string }).code;
+
+/**
+ * Creates the database's folder when missing, one level at a time below the
+ * nearest folder that exists, after checking that that ancestor is a folder:
+ * `mkdir -p` under a regular file says only "EEXIST", and under /proc it
+ * spins forever.
+ */
+function ensureFolder(dir: string): void {
+  const system = SYSTEM_FOLDERS.find((root) => dir === root || dir.startsWith(root + sep));
+  if (system) throw new Error(`${dir} is inside ${system}, a system folder: choose a path on a real disk`);
+  const missing: string[] = [];
+  for (let at = dir; ; ) {
+    let isFolder: boolean;
+    try {
+      isFolder = statSync(at).isDirectory();
+    } catch (err) {
+      // ENOTDIR: some ancestor is a file; walking up finds and names it.
+      if (errno(err) !== 'ENOENT' && errno(err) !== 'ENOTDIR') throw explain(err, at);
+      const up = dirname(at);
+      if (up === at) throw explain(err, at);
+      missing.push(at);
+      at = up;
+      continue;
+    }
+    if (!isFolder) throw new Error(`${at} is not a directory`);
+    break;
+  }
+  for (const folder of missing.reverse()) {
+    try {
+      mkdirSync(folder);
+    } catch (err) {
+      if (errno(err) !== 'EEXIST') throw explain(err, folder, 'create the folder');
+    }
+  }
+}
+
+/** A file-system error in words, naming the path (never a secret) instead of a bare errno. */
+function explain(err: unknown, path: string, doing = 'read'): Error {
+  const code = errno(err);
+  if (code === 'EACCES' || code === 'EPERM')
+    return new Error(`permission denied to ${doing} ${path}`, { cause: err });
+  if (code === 'EROFS') return new Error(`${path} is on a read-only file system`, { cause: err });
+  return new Error(`cannot ${doing} ${path} (${code ?? String(err)})`, { cause: err });
+}
+
+/** Opens the file (creating its folder first), turning the driver's "unable to open database file" into a reason. */
+function openDatabase(filename: string): Db {
+  if (filename === ':memory:') return new Database(filename);
+  ensureFolder(dirname(filename));
+  try {
+    return new Database(filename);
+  } catch (err) {
+    try {
+      accessSync(dirname(filename), constants.W_OK);
+    } catch {
+      throw new Error(`permission denied to write in ${dirname(filename)}`, { cause: err });
+    }
+    throw new Error(`cannot open ${filename}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 /** How SQLite names each unique constraint in its error message ("UNIQUE constraint failed: users.email"). */
 const UNIQUE_COLUMNS: Record<UniqueConstraint, string> = { users_email_key: 'users.email' };
 
@@ -41,8 +106,7 @@ const UNIQUE_COLUMNS: Record<UniqueConstraint, string> = { users_email_key: 'use
  * code on this thread, including another connection to the same file.
  */
 export function createSqliteDialect(options: SqliteDialectOptions): SqlDialect {
-  if (options.filename !== ':memory:') mkdirSync(dirname(options.filename), { recursive: true });
-  const db: Db = new Database(options.filename);
+  const db: Db = openDatabase(options.filename);
   db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeout ?? 5000))}`);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
