@@ -1,9 +1,4 @@
-import type {
-  RefreshTokenRecord,
-  RefreshTokenState,
-  SecurityEventRecord,
-  SessionRecord,
-} from '../store/store.js';
+import type { RefreshTokenRecord, RefreshTokenState, SessionRecord } from '../store/store.js';
 import type { AccessTokens, IssuedTokens } from './access-tokens.js';
 import { type AuthenticatedClient, issuedAudiences } from './clients.js';
 import { toEpochSeconds } from './clock.js';
@@ -17,7 +12,9 @@ import {
 } from './context.js';
 import type { Dpop, DpopInput, VerifiedDpop } from './dpop.js';
 import { BatonError, isBatonError } from './errors.js';
+import type { InactiveToken, IntrospectionResult } from './introspection-result.js';
 import { deriveSuccessor, newRefreshTokenId, parseRefreshToken, secretMatches } from './refresh-token.js';
+import { revocationEvent } from './revocation-event.js';
 import { decodeSessionCursor, encodeSessionCursor } from './session-cursor.js';
 import { assertNoControlCharacters } from './text-input.js';
 
@@ -31,33 +28,7 @@ export interface SessionsPage {
   nextCursor: string | null;
 }
 
-/** The answer for anything that is not an active token: exactly this, nothing more. @see RFC 7662 §2.2 */
-export interface InactiveToken {
-  active: false;
-}
-
-/** The members of an active token's introspection answer, as they apply to its kind. @see RFC 7662 §2.2 */
-export interface ActiveToken {
-  active: true;
-  /** `Bearer` for access tokens; absent for refresh tokens (RFC 6749 §5.1 defines access-token types only). */
-  token_type?: 'Bearer';
-  scope?: string;
-  client_id: string;
-  sub: string;
-  /** Expiry (seconds since the epoch). For a refresh token: when its session ends unless used again. */
-  exp: number;
-  iat: number;
-  iss: string;
-  /** Access tokens only. */
-  aud?: string;
-  /** Access tokens only. */
-  jti?: string;
-  /** The session (token family). */
-  sid: string;
-}
-
-/** An introspection answer. @see RFC 7662 §2.2 */
-export type IntrospectionResult = ActiveToken | InactiveToken;
+export type { ActiveToken, InactiveToken, IntrospectionResult } from './introspection-result.js';
 
 /** What {@link Sessions.revokeToken} did. */
 export type RevocationOutcome = 'revoked' | 'already_revoked' | 'unknown';
@@ -169,30 +140,6 @@ export interface Sessions {
 }
 
 const INACTIVE: InactiveToken = Object.freeze({ active: false });
-
-/** Who ends a session for each reason: the user, an operator, or the client the token was issued to. */
-const REVOKED_BY = {
-  logout: 'user',
-  logout_all: 'user',
-  revoked_by_user: 'user',
-  admin: 'admin',
-  token_revoked: 'client',
-};
-
-/** The `session_revoked` event of a revocation, written in its transaction. */
-function revocationEvent(
-  at: number,
-  reason: keyof typeof REVOKED_BY,
-  who: { sessionId?: string; userId: string | null },
-): SecurityEventRecord {
-  return {
-    type: 'session_revoked',
-    at,
-    userId: who.userId,
-    sessionId: who.sessionId ?? null,
-    detail: { reason, by: REVOKED_BY[reason] },
-  };
-}
 
 /** Creates the sessions part of the service. */
 export function createSessions(core: CoreContext, tokens: AccessTokens, dpop: Dpop): Sessions {
