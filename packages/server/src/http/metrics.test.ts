@@ -69,6 +69,20 @@ describe('metrics after a scripted flow', () => {
     expect(metricValue(text, 'baton_sessions_revoked_total', { reason: 'logout' })).toBe(1);
   });
 
+  it('counts a refused DPoP proof by its error code', async () => {
+    t = await testApp();
+    await signUp(t.app, EMAIL, PASSWORD);
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/auth/login',
+      headers: { dpop: 'not-a-proof' },
+      payload: { email: EMAIL, password: PASSWORD },
+    });
+    expect(res.json().error).toBe('invalid_dpop_proof');
+    const text = await scrape();
+    expect(metricValue(text, 'baton_proof_refusals_total', { reason: 'invalid_dpop_proof' })).toBe(1);
+  });
+
   it('counts refused proofs and per-IP refusals by kind', async () => {
     const metrics = createMetrics();
     metrics.observe({ kind: 'proof_refused', reason: 'replayed' });
