@@ -81,7 +81,8 @@ export function svgChart(summary, targets, levels) {
   const y = (v) => T + (H - T - B) * (1 - v / top);
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
-    '<title>Refresh rotations per second against concurrency, one line per target</title>',
+    // A title for screen readers (and biome's a11y lint, which checks the committed file).
+    '<title>Refresh rotations/s vs concurrency (median of reps)</title>',
     `<rect width="${W}" height="${H}" fill="#fff"/>`,
     `<text x="${L}" y="18" font-size="14" font-weight="bold">Refresh rotations/s vs concurrency (median of reps)</text>`,
   ];
@@ -153,24 +154,19 @@ export function markdown({
     `- servers pinned to core 0, the load generator to core 1${info.nproc >= 2 ? '' : ' (not pinned: fewer than 2 cores)'}; PostgreSQL is not pinned and shares both cores`,
     ...(opts.note ? [`- ${opts.note}`] : []),
     '',
+    '## Method',
+    '',
+    `Closed loop: each virtual client has its own keep-alive connection (undici, 1 connection) and its own session, logged in once during setup, then sends refresh after refresh with the refresh token of the previous response. Per target and repetition a fresh server process on a fresh database; per concurrency level ${opts.warmupMs / 1000} s warm-up (not measured), then ${opts.durationMs / 1000} s measured. Concurrency levels run one after another on the same server (so later levels see a store with more used tokens). Targets alternate within every repetition; ${opts.reps} repetition(s); the tables show medians over them.`,
+    '',
+    '- rot/s: 2xx responses carrying a new refresh token different from the one sent, per second;',
+    '- ok/s: all 2xx responses per second; errors: non-2xx and network errors in the window (median);',
+    '- p50/p95/p99: latency of every request in the window, in ms, as the client sees it;',
+    "- CPU µs/req: utime+stime of the server process tree during the window ÷ completed requests (for PostgreSQL without the database server's own processes).",
+    '',
+    '## Rotations',
+    '',
   );
-  // A run of the extras alone has no rotation samples: no method, tables or ratios for them.
-  const rotations = samples.length > 0;
-  if (rotations)
-    push(
-      '## Method',
-      '',
-      `Closed loop: each virtual client has its own keep-alive connection (undici, 1 connection) and its own session, logged in once during setup, then sends refresh after refresh with the refresh token of the previous response. Per target and repetition a fresh server process on a fresh database; per concurrency level ${opts.warmupMs / 1000} s warm-up (not measured), then ${opts.durationMs / 1000} s measured. Concurrency levels run one after another on the same server (so later levels see a store with more used tokens). Targets alternate within every repetition; ${opts.reps} repetition(s); the tables show medians over them.`,
-      '',
-      '- rot/s: 2xx responses carrying a new refresh token different from the one sent, per second;',
-      '- ok/s: all 2xx responses per second; errors: non-2xx and network errors in the window (median);',
-      '- p50/p95/p99: latency of every request in the window, in ms, as the client sees it;',
-      "- CPU µs/req: utime+stime of the server process tree during the window ÷ completed requests (for PostgreSQL without the database server's own processes).",
-      '',
-      '## Rotations',
-      '',
-    );
-  for (const c of rotations ? levels : []) {
+  for (const c of levels) {
     push(
       `### ${c} virtual client${c === 1 ? '' : 's'}`,
       '',
@@ -186,7 +182,7 @@ export function markdown({
     }
     push('');
   }
-  const base = rotations ? targets.find((t) => t.key === 'baton-sqlite') : undefined;
+  const base = targets.find((t) => t.key === 'baton-sqlite');
   if (base) {
     push(
       '## Ratios',
@@ -296,28 +292,26 @@ export function markdown({
       '',
     );
   }
-  if (rotations) {
+  push(
+    '## Raw samples',
+    '',
+    '<details><summary>every repetition</summary>',
+    '',
+    '| rep | target | c | rot/s | ok/s | p50 | p99 | errors | CPU µs/req |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|',
+  );
+  for (const s of samples) {
+    const t = targets.find((x) => x.key === s.target);
     push(
-      '## Raw samples',
-      '',
-      '<details><summary>every repetition</summary>',
-      '',
-      '| rep | target | c | rot/s | ok/s | p50 | p99 | errors | CPU µs/req |',
-      '|---:|---|---:|---:|---:|---:|---:|---:|---:|',
+      `| ${s.rep} | ${t?.name ?? s.target} | ${s.c} | ${fmt(s.rotPerS)} | ${fmt(s.okPerS)} | ${ms(s.p50)} | ${ms(s.p99)} | ${s.errors}${
+        Object.keys(s.byStatus ?? {}).length
+          ? ` (${Object.entries(s.byStatus)
+              .map(([k, v]) => `${k}: ${v}`)
+              .join(', ')})`
+          : ''
+      } | ${fmt(s.cpuUsPerReq)} |`,
     );
-    for (const s of samples) {
-      const t = targets.find((x) => x.key === s.target);
-      push(
-        `| ${s.rep} | ${t?.name ?? s.target} | ${s.c} | ${fmt(s.rotPerS)} | ${fmt(s.okPerS)} | ${ms(s.p50)} | ${ms(s.p99)} | ${s.errors}${
-          Object.keys(s.byStatus ?? {}).length
-            ? ` (${Object.entries(s.byStatus)
-                .map(([k, v]) => `${k}: ${v}`)
-                .join(', ')})`
-            : ''
-        } | ${fmt(s.cpuUsPerReq)} |`,
-      );
-    }
-    push('', '</details>', '');
   }
+  push('', '</details>', '');
   return `${lines.join('\n')}\n`;
 }

@@ -4,7 +4,11 @@ import { createPublicKey, verify as nodeVerify } from 'node:crypto';
 import { createServer } from 'node:http';
 import * as jose from 'jose';
 import { createVerifier } from '../../packages/verify/dist/index.js';
-import { isLowS } from '../../packages/verify/dist/jws.js';
+
+// Half the order of P-256, big-endian: the verify package no longer exports a low-s check
+// (it accepts high-s since RFC 7518 has no low-s rule), so the fixture keeps its own.
+const P256_HALF_N = Buffer.from('7fffffff800000007fffffffffffffffde737d56d38bcf4279dce5617e3192a8', 'hex');
+const isLowS = (sig) => sig.length === 64 && Buffer.compare(sig.subarray(32), P256_HALF_N) <= 0;
 
 /** Builds the token, serves its JWKS, and returns the warmed-up variants and `close()`. */
 export async function verifyFixture(alg) {
@@ -18,7 +22,7 @@ export async function verifyFixture(alg) {
   const issuer = `http://127.0.0.1:${server.address().port}`;
   const now = Math.floor(Date.now() / 1000);
   // A Baton-shaped access token (RFC 9068 claims as the server issues them). Baton signs
-  // ES256 in low-s form and the verifier refuses high-s: re-sign until the signature is low-s.
+  // ES256 in low-s form: re-sign until the signature is low-s, so the token is one Baton could issue.
   let token;
   do {
     token = await new jose.SignJWT({

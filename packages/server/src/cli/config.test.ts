@@ -72,3 +72,19 @@ describe('BATON_METRICS_TOKEN', () => {
     }
   });
 });
+
+describe('the PostgreSQL pool size', () => {
+  it('is the store default unless BATON_PG_POOL_SIZE is set', () => {
+    expect(loadServeConfig({}).pgPoolSize).toBeUndefined();
+    expect(
+      loadServeConfig({ BATON_PG_POOL_SIZE: '24', BATON_DATABASE_URL: 'postgres://db/baton' }).pgPoolSize,
+    ).toBe(24);
+  });
+  it.each(['0', '-1', '1.5', 'many', '1e3'])('refuses BATON_PG_POOL_SIZE=%j naming the variable', (v) => {
+    expect(() => loadServeConfig({ BATON_PG_POOL_SIZE: v })).toThrow(/BATON_PG_POOL_SIZE/);
+  });
+  it('warns that SQLite ignores it', () => {
+    const { warnings } = loadServeConfig({ BATON_PG_POOL_SIZE: '4' });
+    expect(warnings.some((w) => w.includes('BATON_PG_POOL_SIZE'))).toBe(true);
+  });
+});

@@ -11,6 +11,8 @@ export interface ServeConfig {
   port: number;
   host: string;
   databaseUrl: string;
+  /** Most connections of the PostgreSQL pool (`BATON_PG_POOL_SIZE`); undefined: the store's default. */
+  pgPoolSize: number | undefined;
   redisUrl: string | undefined;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** How long SIGTERM/SIGINT waits for in-flight requests before closing them (ms). */
@@ -131,6 +133,15 @@ export function loadServeConfig(env: Record<string, string | undefined>): ServeC
     // The URL may contain a password: do not echo it.
     throw new ConfigError('BATON_DATABASE_URL: must start with sqlite: or postgres://');
   }
+  const poolText = get('BATON_PG_POOL_SIZE');
+  const pgPoolSize = poolText === undefined ? undefined : Number(poolText);
+  if (
+    poolText !== undefined &&
+    (!/^\d+$/.test(poolText) || !Number.isSafeInteger(pgPoolSize) || pgPoolSize! < 1)
+  )
+    throw new ConfigError(`BATON_PG_POOL_SIZE: expected a positive integer (got "${poolText}")`);
+  if (pgPoolSize !== undefined && databaseUrl.startsWith('sqlite:'))
+    warnings.push('BATON_PG_POOL_SIZE applies to PostgreSQL only and is ignored for SQLite');
   const redisUrl = get('BATON_REDIS_URL');
   if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl))
     throw new ConfigError('BATON_REDIS_URL: must start with redis:// or rediss://');
@@ -226,6 +237,7 @@ export function loadServeConfig(env: Record<string, string | undefined>): ServeC
     port,
     host,
     databaseUrl,
+    pgPoolSize,
     redisUrl,
     logLevel: logLevel as ServeConfig['logLevel'],
     shutdownTimeout,

@@ -30,7 +30,11 @@ export async function serve(args: readonly string[], env: NodeJS.ProcessEnv): Pr
   }
   const config = loadServeConfig({ ...env, ...flagsToEnv(args) });
   for (const w of config.warnings) process.stderr.write(`baton: warning: ${w}\n`);
-  const store = await openConfiguredStore(config.databaseUrl, true);
+  const store = await openConfiguredStore(
+    config.databaseUrl,
+    true,
+    config.pgPoolSize === undefined ? {} : { pgPoolSize: config.pgPoolSize },
+  );
   const redis = config.redisUrl
     ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false })
     : undefined;

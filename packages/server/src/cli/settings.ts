@@ -146,6 +146,12 @@ export const SETTINGS: readonly Setting[] = [
     example: '20',
   },
   {
+    name: 'BATON_PG_POOL_SIZE',
+    default: '10',
+    description: 'most PostgreSQL connections per instance; SQLite ignores it',
+    example: '20',
+  },
+  {
     name: 'BATON_METRICS_TOKEN',
     default: undefined,
     description:

@@ -76,10 +76,14 @@ export function databaseError(err: unknown, databaseUrl: string): Error {
  * Opens the configured store and either applies pending migrations or just
  * checks it answers, so every command fails the same way on a bad URL.
  */
-export async function openConfiguredStore(databaseUrl: string, migrate: boolean): Promise<Store> {
+export async function openConfiguredStore(
+  databaseUrl: string,
+  migrate: boolean,
+  opts: { pgPoolSize?: number } = {},
+): Promise<Store> {
   let store: Store | undefined;
   try {
-    store = await openStore(databaseUrl);
+    store = await openStore(databaseUrl, opts);
     if (migrate) await store.migrate();
     else await store.ping();
     return store;

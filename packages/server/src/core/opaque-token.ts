@@ -1,4 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomId128 } from './ids.js';
 
 /**
  * Baton's opaque secrets (refresh tokens `brt_`, device tokens `bdv_`) share
@@ -58,7 +59,7 @@ export function mintOpaqueToken(prefix: OpaqueTokenPrefix, id: string, secret: B
 
 /** A random lookup id. */
 export function newOpaqueTokenId(): string {
-  return randomBytes(ID_BYTES).toString('base64url');
+  return randomId128();
 }
 
 /** A fresh token with a random id and a random 256-bit secret. */

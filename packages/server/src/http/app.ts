@@ -220,7 +220,8 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   });
 
   registerBodyParsers(app, opts.bodyLimit);
-  await app.register(cookie);
+  // No parse hook: routes that read a cookie parse the header when they do (`requestCookie`).
+  await app.register(cookie, { hook: false });
 
   const routes: { methods: string[]; re: RegExp }[] = [];
   app.addHook('onRoute', (route) => {
@@ -250,10 +251,12 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     if (LIMITED_PREFIXES.some((p) => route.startsWith(p))) await limits.hit(request.ip);
   });
   // A POST without a body (logout by access token, refresh by cookie) validates as an empty object.
-  app.addHook('preValidation', async (request) => {
+  // These two never wait: callback hooks spare a promise per request each.
+  app.addHook('preValidation', (request, _reply, done) => {
     if (request.body === undefined && request.method === 'POST') request.body = {};
+    done();
   });
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     metrics.httpDuration.observe(
       {
         method: request.method,
@@ -262,6 +265,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       },
       reply.elapsedTime / 1000,
     );
+    done();
   });
 
   app.setErrorHandler((err, request, reply) => sendError(err, request, reply));

@@ -12,6 +12,16 @@ export const REFRESH_COOKIE_PATH = '/auth';
 /** The custom header that proves a cookie request came from our own script (CSRF). */
 export const CSRF_HEADER = 'x-baton-csrf';
 
+/**
+ * One cookie of the request, parsed only when a route asks: the cookie
+ * plugin's per-request parse hook is off (`app.ts`), so a token-mode
+ * request pays nothing for cookies it does not carry. Same parser.
+ */
+export function requestCookie(request: FastifyRequest, name: string): string | undefined {
+  const header = request.headers.cookie;
+  return header === undefined ? undefined : request.server.parseCookie(header)[name];
+}
+
 /** Sets the refresh cookie (HttpOnly, Secure, SameSite=Strict, no Domain). */
 export function setRefreshCookie(reply: FastifyReply, token: string, expiresAt: number, now: number): void {
   reply.setCookie(REFRESH_COOKIE, token, {

@@ -10,9 +10,11 @@ import type { Store } from './store.js';
  * `public`); every other query parameter (`sslmode`, `application_name`,
  * `options`, …) goes to `pg` unchanged.
  *
+ * `pgPoolSize` caps the PostgreSQL pool (default 10); SQLite ignores it.
+ *
  * Error messages never repeat the URL: it may hold a password.
  */
-export async function openStore(url: string): Promise<Store> {
+export async function openStore(url: string, opts: { pgPoolSize?: number } = {}): Promise<Store> {
   if (url.startsWith('sqlite:')) {
     const path = url.slice('sqlite:'.length);
     return createSqliteStore({ filename: path === ':memory:' ? path : resolve(path) });
@@ -26,7 +28,11 @@ export async function openStore(url: string): Promise<Store> {
         'Database URL: schema= must be lower-case letters, digits and _, starting with a letter or _',
       );
     }
-    return createPostgresStore({ connectionString, ...(schema === undefined ? {} : { schema }) });
+    return createPostgresStore({
+      connectionString,
+      ...(schema === undefined ? {} : { schema }),
+      ...(opts.pgPoolSize === undefined ? {} : { max: opts.pgPoolSize }),
+    });
   }
   throw new TypeError('Database URL must start with sqlite: or postgres://');
 }

@@ -279,7 +279,9 @@ export interface SessionPage {
  * of concurrent rotations of one token, in one process or across many
  * processes sharing the database, exactly one returns `{ outcome: 'rotated' }`;
  * the other N-1 return `{ outcome: 'conflict' }` and write nothing. The
- * conditional update that marks the token used is the linearisation point.
+ * conditional write that marks the token used (or, on SQLite, touches its
+ * session only while the token is unused, under the database's write lock)
+ * is the linearisation point.
  *
  * The state-changing methods that take an `event` write it in the same
  * transaction as their change: both land, or neither does. The event is

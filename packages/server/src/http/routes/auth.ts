@@ -3,13 +3,21 @@ import { DEVICE_TTL_MS } from '../../core/device-token.js';
 import { BatonError } from '../../core/errors.js';
 import type { SessionRecord } from '../../store/store.js';
 import { readClientCredentials } from '../client-auth.js';
-import { bearerToken, NO_STORE, type RouteContext, requireAccessToken, tokenResponse } from '../context.js';
+import {
+  bearerToken,
+  NO_STORE,
+  type RouteContext,
+  requireAccessToken,
+  TOKEN_RESPONSE_SCHEMA,
+  tokenResponse,
+} from '../context.js';
 import {
   assertCsrfProof,
   assertSameSiteRequest,
   clearRefreshCookie,
   DEVICE_COOKIE,
   REFRESH_COOKIE,
+  requestCookie,
   setDeviceCookie,
   setRefreshCookie,
 } from '../cookies.js';
@@ -38,7 +46,7 @@ const sessionJson = (s: SessionRecord, currentId: string) => ({
 });
 
 function cookieToken(request: FastifyRequest): string | undefined {
-  const value = request.cookies[REFRESH_COOKIE];
+  const value = requestCookie(request, REFRESH_COOKIE);
   return value === undefined || value === '' ? undefined : value;
 }
 
@@ -163,7 +171,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
         ...(client !== undefined ? { client } : {}),
         ...(body.client_id !== undefined ? { clientId: body.client_id } : {}),
         ...(body.scope !== undefined ? { scope: body.scope } : {}),
-        deviceToken: body.device_token ?? request.cookies[DEVICE_COOKIE],
+        deviceToken: body.device_token ?? requestCookie(request, DEVICE_COOKIE),
         userAgent: request.headers['user-agent'] ?? null,
         ip: request.ip,
         dpop: dpopInput(request, '/auth/login'),
@@ -183,7 +191,10 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
     {
       ...guarded,
       onRequest,
-      schema: { body: { type: 'object', properties: { refresh_token: { type: 'string', maxLength: 200 } } } },
+      schema: {
+        body: { type: 'object', properties: { refresh_token: { type: 'string', maxLength: 200 } } },
+        response: { 200: TOKEN_RESPONSE_SCHEMA },
+      },
     },
     async (request, reply) => {
       reply.headers(NO_STORE);

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { BatonError } from '../../core/errors.js';
 import { NO_STORE, type RouteContext } from '../context.js';
-import { assertSameSiteRequest } from '../cookies.js';
+import { assertSameSiteRequest, requestCookie } from '../cookies.js';
 import type { RouteErrorConfig } from '../errors.js';
 
 const config: RouteErrorConfig = { surface: 'legacy' };
@@ -28,7 +28,7 @@ export function registerLegacyRefreshRoute(app: FastifyInstance, ctx: RouteConte
     async (request, reply) => {
       reply.headers(NO_STORE);
       assertSameSiteRequest(request, ctx.options.allowedOrigins);
-      const cookie = request.cookies.refreshToken;
+      const cookie = requestCookie(request, 'refreshToken');
       const incoming = (cookie === '' ? undefined : cookie) ?? request.body?.refreshToken;
       if (incoming === undefined) throw new BatonError('invalid_grant', 'Unauthorized request');
       const tokens = await ctx.service.refresh({

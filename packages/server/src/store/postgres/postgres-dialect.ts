@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { BatonError } from '../../core/errors.js';
 import {
@@ -88,10 +89,52 @@ async function mapOutage<T>(p: Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * The name a statement is prepared under on each connection: derived from
+ * its text, so two stores sharing one pool (different schemas, different
+ * texts) never claim one name for two texts, and a connection parses each
+ * text once instead of on every execution.
+ */
+const statementNames = new Map<string, string>();
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `baton_${createHash('sha256').update(text).digest('base64url').slice(0, 24)}`;
+    statementNames.set(text, name);
+  }
+  return name;
+}
+
 async function execute(db: Queryable, s: Statement): Promise<StatementResult> {
   // A script goes without parameters, so pg uses the simple protocol, which allows several statements.
-  const r = s.script ? await db.query(s.text) : await db.query(s.text, s.params);
+  const r = s.script
+    ? await db.query(s.text)
+    : s.prepared
+      ? await db.query({ name: statementName(s.text), text: s.text, values: s.params })
+      : await db.query(s.text, s.params);
   return { rows: r.rows, changes: r.rowCount ?? 0 };
+}
+
+/**
+ * Runs a unit of work outside a transaction, each statement committing on
+ * its own. When the first statement fails with a deadlock or serialization
+ * failure, nothing of the unit has happened yet, so it is run again, as a
+ * transaction would be (a one-statement rotation relies on this).
+ */
+async function inAutocommit<T>(pool: Pool, work: () => Work<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    let executed = 0;
+    try {
+      return await driveAsync(work(), async (s) => {
+        executed++;
+        return execute(pool, s);
+      });
+    } catch (err) {
+      if (executed === 1 && attempt < TX_ATTEMPTS && RETRYABLE.has((err as { code?: string }).code ?? ''))
+        continue;
+      throw err;
+    }
+  }
 }
 
 /**
@@ -149,7 +192,8 @@ export function createPostgresDialect({ pool, ownsPool, schema }: PostgresDialec
     // The database's collation may sort text by language rules; "C" sorts by bytes, as SQLite does.
     bytewise: ' COLLATE "C"',
     lockRows: ' FOR UPDATE',
-    run: (work) => mapOutage(driveAsync(work(), (s) => execute(pool, s))),
+    writableCte: true,
+    run: (work) => mapOutage(inAutocommit(pool, work)),
     transaction: (work) => mapOutage(inTransaction(pool, work)),
     isUniqueViolation(err, constraint) {
       const e = err as { code?: unknown; constraint?: unknown };

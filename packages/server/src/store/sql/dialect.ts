@@ -11,7 +11,8 @@ import type { Row } from '../rows.js';
  * Units of work are generators that yield statements and receive their
  * results. That lets one body run two ways: better-sqlite3 is synchronous,
  * so the SQLite adapter drives a unit to its end inside one synchronous
- * `BEGIN IMMEDIATE` transaction (nothing else can interleave on the thread,
+ * `BEGIN IMMEDIATE` transaction (shared with the other units of the same
+ * event-loop turn, each in its own savepoint) (nothing else can interleave on the thread,
  * not even another connection to the same file in this process); `pg` is
  * asynchronous, so the PostgreSQL adapter awaits each statement on one
  * pooled client between BEGIN and COMMIT.
@@ -23,6 +24,13 @@ export interface Statement {
   params: unknown[];
   /** Several parameterless statements in one text (a migration step). */
   script?: boolean;
+  /**
+   * Keep it prepared on each connection (pg: a named statement), for the hot
+   * path. Only for statements that list their result columns: a migration
+   * adding a column must not change a prepared statement's result type
+   * (PostgreSQL refuses to run it then). SQLite keeps every statement prepared.
+   */
+  prepared?: boolean;
 }
 
 /** What the driver returned: the rows (SELECT, or RETURNING) and how many rows were changed. */
@@ -68,6 +76,12 @@ export interface SqlDialect {
    * holds the whole database (SQLite's IMMEDIATE transactions).
    */
   readonly lockRows: string;
+  /**
+   * Whether `WITH … AS (UPDATE … RETURNING …)` works (PostgreSQL): then a
+   * multi-table write can be one statement, one round trip, atomic without
+   * a transaction. SQLite's CTEs can only read.
+   */
+  readonly writableCte: boolean;
   /** Runs a unit of work outside a transaction: each statement commits on its own. */
   run<T>(work: () => Work<T>): Promise<T>;
   /**

@@ -14,8 +14,6 @@ import {
   toUser,
 } from '../rows.js';
 import type {
-  PruneCutoffs,
-  PruneKind,
   RefreshTokenState,
   RevocationReason,
   RotationResult,
@@ -25,7 +23,8 @@ import type {
   Store,
 } from '../store.js';
 import type { SqlDialect, Statement, TableName, Work } from './dialect.js';
-import { SqlFragment, sqlTag } from './statement.js';
+import { pruneStatements } from './sql-pruning.js';
+import { prepared, SqlFragment, sqlTag } from './statement.js';
 
 /**
  * The one SQL implementation of {@link Store}: every query of Baton is
@@ -50,6 +49,10 @@ export function createSqlStore(dialect: SqlDialect): Store {
   const proofs = t('dpop_proofs');
   const bytewise = new SqlFragment(dialect.bytewise);
   const lockRows = new SqlFragment(dialect.lockRows);
+  const tokenColumns = new SqlFragment(TOKEN_COLUMNS.join(', '));
+  const tokenAndSession = new SqlFragment(
+    `${prefixed('t', TOKEN_COLUMNS)}, ${prefixed('s', SESSION_COLUMNS)}`,
+  );
 
   /** Runs a single read and returns its rows. */
   const read = (work: () => Work<Row[]>) => dialect.run(work);
@@ -81,99 +84,97 @@ export function createSqlStore(dialect: SqlDialect): Store {
   }
 
   function* refreshTokenState(id: string): Work<RefreshTokenState | null> {
-    const [r] = yield* rowsOf(sql`SELECT ${new SqlFragment(prefixed('t', TOKEN_COLUMNS))},
-        ${new SqlFragment(prefixed('s', SESSION_COLUMNS))}, ${new SqlFragment(prefixed('n', TOKEN_COLUMNS))}
-      FROM ${tokens} t
-      JOIN ${sessions} s ON s.id = t.session_id
-      LEFT JOIN ${tokens} n ON n.id = t.successor_id
-      WHERE t.id = ${id}`);
+    // One join: the hot path (an unused token) needs the token and its session only.
+    const [r] = yield* rowsOf(
+      prepared(sql`SELECT ${tokenAndSession}
+        FROM ${tokens} t JOIN ${sessions} s ON s.id = t.session_id
+        WHERE t.id = ${id}`),
+    );
     if (!r) return null;
-    return {
-      token: toToken(r, 't_'),
-      session: toSession(r, 's_'),
-      successor: r.n_id === null || r.n_id === undefined ? null : toToken(r, 'n_'),
-    };
+    const token = toToken(r, 't_');
+    // A spent token's successor decides between a grace replay and reuse; it is
+    // written with the parent's used_at in one transaction, so it exists here.
+    const [n] = token.successorId
+      ? yield* rowsOf(prepared(sql`SELECT ${tokenColumns} FROM ${tokens} WHERE id = ${token.successorId}`))
+      : [];
+    return { token, session: toSession(r, 's_'), successor: n ? toToken(n) : null };
   }
-
-  function* rotate(w: RotationWrite): Work<RotationResult> {
-    // The linearisation point: only one writer can flip used_at from NULL.
-    // On PostgreSQL concurrent rotations queue on the row lock; when the
-    // winner commits, READ COMMITTED re-checks the WHERE clause against the
-    // committed row, finds used_at set, and skips it. On SQLite the
-    // IMMEDIATE transaction holds the database's one write lock throughout.
-    // (`session_id` in the subquery is the updated token's: sessions has no such column.)
-    // A disabled user's sessions are revoked with the switch; the join on
-    // users refuses them anyway, at no extra round trip.
-    const [marked] =
-      yield* rowsOf(sql`UPDATE ${tokens} SET used_at = ${w.now}, successor_id = ${w.successor.id}
-      WHERE id = ${w.parentId} AND used_at IS NULL
-        AND EXISTS (SELECT 1 FROM ${sessions} x JOIN ${users} u ON u.id = x.user_id
-          WHERE x.id = session_id AND x.revoked_at IS NULL AND u.disabled_at IS NULL)
-      RETURNING session_id`);
-    // Lost the race, or the token is spent, unknown or its session revoked:
-    // write nothing, and report what is there, read after the winner committed.
-    if (!marked) return { outcome: 'conflict', state: yield* refreshTokenState(w.parentId) };
-    const sessionId = str(marked.session_id);
-    yield sql`INSERT INTO ${tokens} (id, session_id, secret_hash, parent_id, successor_id, created_at, used_at)
-      VALUES (${w.successor.id}, ${sessionId}, ${w.successor.secretHash}, ${w.parentId}, NULL, ${w.now}, NULL)`;
-    yield sql`UPDATE ${sessions} SET last_used_at = ${w.now}, idle_expires_at = ${w.idleExpiresAt}
-      WHERE id = ${sessionId}`;
-    return { outcome: 'rotated' };
-  }
-
-  const PRUNED_TABLE: Record<PruneKind, SqlFragment> = {
-    session_tokens: tokens,
-    sessions,
-    spent_tokens: tokens,
-    trusted_devices: devices,
-    security_events: events,
-  };
 
   /**
-   * The rows of `kind` past their cut-off, at most `limit`, either deleted
-   * or counted (a dry run counts exactly what a run would delete). Each
-   * selection is answered from an index of migration 4.
+   * The rotation as one statement, for dialects with data-modifying CTEs
+   * (PostgreSQL): one round trip, atomic on its own, no transaction needed.
+   * `marked` is the linearisation point: concurrent rotations queue on the
+   * token's row lock and, under READ COMMITTED, re-check `used_at IS NULL`
+   * against the winner's committed row, so only one statement gets a row
+   * out of it; the INSERT and the session touch then feed on `marked` alone.
+   * A disabled user's sessions are revoked with the switch; the join on users
+   * refuses them anyway, at no extra cost. The CASTs type parameters that
+   * only appear in a SELECT list.
    */
-  function prunable(kind: PruneKind, c: PruneCutoffs, limit: number, mode: 'delete' | 'count'): Statement {
-    const open = new SqlFragment(
-      mode === 'delete'
-        ? `DELETE FROM ${PRUNED_TABLE[kind].text} WHERE id IN (`
-        : 'SELECT CAST(COUNT(*) AS INTEGER) AS n FROM (',
-    );
-    const close = new SqlFragment(mode === 'delete' ? ')' : ') v');
-    const ended = c.sessionsEndedBefore;
-    switch (kind) {
-      // An ended session's tokens go first, in batches, so deleting the
-      // session itself never cascades over thousands of rows in one go.
-      case 'session_tokens':
-        return sql`${open}SELECT t.id FROM ${tokens} t WHERE t.session_id IN (
-            SELECT id FROM ${sessions} WHERE revoked_at < ${ended}
-            UNION ALL SELECT id FROM ${sessions} WHERE revoked_at IS NULL AND idle_expires_at < ${ended})
-          LIMIT ${limit}${close}`;
-      case 'sessions':
-        return sql`${open}SELECT id FROM ${sessions} WHERE revoked_at < ${ended}
-          UNION ALL SELECT id FROM ${sessions} WHERE revoked_at IS NULL AND idle_expires_at < ${ended}
-          LIMIT ${limit}${close}`;
-      // Inside sessions still kept: a spent token past the reuse-detection
-      // horizon whose successor is spent too. Never the current token (unused),
-      // never the parent of the current one (a grace replay or a client whose
-      // response was lost derives that successor from it). Successors are
-      // always younger than their parent, so a token inside the horizon keeps
-      // its whole chain forward.
-      case 'spent_tokens':
-        return sql`${open}SELECT t.id FROM ${tokens} t
-            JOIN ${tokens} n ON n.id = t.successor_id
-            JOIN ${sessions} s ON s.id = t.session_id
-          WHERE t.used_at IS NOT NULL AND t.used_at < ${c.tokensUsedBefore} AND n.used_at IS NOT NULL
-            AND (s.revoked_at IS NULL OR s.revoked_at >= ${ended}) AND s.idle_expires_at >= ${ended}
-          LIMIT ${limit}${close}`;
-      case 'trusted_devices':
-        return sql`${open}SELECT id FROM ${devices} WHERE last_used_at < ${c.devicesUsedBefore}
-          LIMIT ${limit}${close}`;
-      case 'security_events':
-        return sql`${open}SELECT id FROM ${events} WHERE at < ${c.eventsBefore} LIMIT ${limit}${close}`;
-    }
+  function rotateInOneStatement(w: RotationWrite): Statement {
+    return prepared(sql`WITH marked AS (
+        UPDATE ${tokens} SET used_at = ${w.now}, successor_id = ${w.successor.id}
+        WHERE id = ${w.parentId} AND used_at IS NULL
+          AND EXISTS (SELECT 1 FROM ${sessions} x JOIN ${users} u ON u.id = x.user_id
+            WHERE x.id = session_id AND x.revoked_at IS NULL AND u.disabled_at IS NULL)
+        RETURNING session_id
+      ), inserted AS (
+        INSERT INTO ${tokens} (id, session_id, secret_hash, parent_id, successor_id, created_at, used_at)
+        SELECT CAST(${w.successor.id} AS TEXT), session_id, CAST(${w.successor.secretHash} AS TEXT),
+          CAST(${w.parentId} AS TEXT), NULL, CAST(${w.now} AS BIGINT), NULL
+        FROM marked
+        RETURNING session_id
+      )
+      UPDATE ${sessions} s SET last_used_at = ${w.now}, idle_expires_at = ${w.idleExpiresAt}
+      FROM inserted WHERE s.id = inserted.session_id
+      RETURNING s.id`);
   }
+
+  /**
+   * The rotation as two statements in one transaction, for dialects without
+   * data-modifying CTEs (SQLite, where the IMMEDIATE transaction holds the
+   * database's one write lock throughout, so nothing interleaves).
+   */
+  function* rotateInTwoStatements(w: RotationWrite): Work<boolean> {
+    // The check and the session touch at once: the session is touched only
+    // when its token is still unused, the session not revoked and its user
+    // not disabled (`user_id` in the subquery is the session's).
+    const [touched] = yield* rowsOf(sql`UPDATE ${sessions} SET last_used_at = ${w.now},
+        idle_expires_at = ${w.idleExpiresAt}
+      WHERE id = (SELECT session_id FROM ${tokens} WHERE id = ${w.parentId} AND used_at IS NULL)
+        AND revoked_at IS NULL
+        AND EXISTS (SELECT 1 FROM ${users} u WHERE u.id = user_id AND u.disabled_at IS NULL)
+      RETURNING id`);
+    if (!touched) return false;
+    // Both token writes in one statement: the successor is inserted, and the
+    // parent (which exists and is unused: checked above, under the same lock)
+    // takes the conflict branch, which marks it used. Its VALUES row only
+    // names the key. The guards keep a spent token spent, and make a successor
+    // id that collided with an existing token fail instead of touching it.
+    const changed =
+      yield* changesOf(sql`INSERT INTO ${tokens} (id, session_id, secret_hash, parent_id, successor_id, created_at, used_at)
+      VALUES (${w.successor.id}, ${str(touched.id)}, ${w.successor.secretHash}, ${w.parentId}, NULL, ${w.now}, NULL),
+        (${w.parentId}, ${str(touched.id)}, '', NULL, ${w.successor.id}, ${w.now}, ${w.now})
+      ON CONFLICT (id) DO UPDATE SET used_at = excluded.used_at, successor_id = excluded.successor_id
+        WHERE ${tokens}.used_at IS NULL AND excluded.parent_id IS NULL`);
+    // Anything else would be a half rotation: throwing rolls the transaction back.
+    if (changed !== 2) throw new Error('Refresh token rotation wrote an unexpected number of rows');
+    return true;
+  }
+
+  async function rotate(w: RotationWrite): Promise<RotationResult> {
+    const rotated = dialect.writableCte
+      ? (await read(() => rowsOf(rotateInOneStatement(w)))).length === 1
+      : await dialect.transaction(() => rotateInTwoStatements(w));
+    if (rotated) return { outcome: 'rotated' };
+    // Lost the race, or the token is spent, unknown or its session revoked:
+    // nothing was written. Report what is there, in a new statement, so it is
+    // read after the winner committed (a sub-statement of the rotation would
+    // see the snapshot from before the winner).
+    return { outcome: 'conflict', state: await dialect.run(() => refreshTokenState(w.parentId)) };
+  }
+
+  const prunable = pruneStatements(sql, { sessions, tokens, devices, events });
 
   return {
     dialect: dialect.name,
@@ -352,9 +353,7 @@ export function createSqlStore(dialect: SqlDialect): Store {
     findRefreshToken(id) {
       return dialect.run(() => refreshTokenState(id));
     },
-    rotateRefreshToken(write) {
-      return dialect.transaction(() => rotate(write));
-    },
+    rotateRefreshToken: rotate,
 
     async addTrustedDevice(d) {
       await dialect.run(function* () {

@@ -23,6 +23,17 @@ describe('sqlTag', () => {
     expect(s).toEqual({ text: 'SELECT * FROM "baton".users WHERE disabled_at = $1', params: [null] });
   });
 
+  it('compiles one call site once, and again when its fragments differ', () => {
+    const at = (table: string, id: unknown) =>
+      dollar`SELECT * FROM ${new SqlFragment(table)} WHERE id = ${id}`;
+    const a = at('"a".users', 1);
+    const b = at('"a".users', 2);
+    expect(b.text).toBe(a.text);
+    expect(b.params).toEqual([2]);
+    expect(at('"b".users', 3)).toEqual({ text: 'SELECT * FROM "b".users WHERE id = $1', params: [3] });
+    expect(at('"a".users', 4)).toEqual({ text: 'SELECT * FROM "a".users WHERE id = $1', params: [4] });
+  });
+
   it('marks scripts, which carry no parameters', () => {
     expect(script('CREATE TABLE a (x INTEGER); CREATE TABLE b (y INTEGER);')).toEqual({
       text: 'CREATE TABLE a (x INTEGER); CREATE TABLE b (y INTEGER);',

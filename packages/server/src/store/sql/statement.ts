@@ -15,18 +15,27 @@ export type SqlTag = (strings: TemplateStringsArray, ...values: unknown[]) => St
  * ever become SQL.
  */
 export function sqlTag(dialect: Pick<SqlDialect, 'placeholder'>): SqlTag {
+  // A call site's text is the same on every call as long as its fragments are
+  // (table names are): compile it once and hand out the same string, so the
+  // drivers' statement caches find it without hashing a fresh copy each time.
+  const compiled = new WeakMap<TemplateStringsArray, { shape: string; text: string }>();
   return (strings, ...values) => {
     const params: unknown[] = [];
-    let text = strings[0] ?? '';
+    let shape = '';
     values.forEach((value, i) => {
-      if (value instanceof SqlFragment) text += value.text;
-      else {
-        // Drivers differ on undefined (better-sqlite3 refuses it): NULL is what every caller means.
-        params.push(value === undefined ? null : value);
-        text += dialect.placeholder(params.length - 1);
-      }
+      if (value instanceof SqlFragment) shape += `${i}:${value.text}\u0000`;
+      // Drivers differ on undefined (better-sqlite3 refuses it): NULL is what every caller means.
+      else params.push(value === undefined ? null : value);
+    });
+    const hit = compiled.get(strings);
+    if (hit !== undefined && hit.shape === shape) return { text: hit.text, params };
+    let text = strings[0] ?? '';
+    let placeholders = 0;
+    values.forEach((value, i) => {
+      text += value instanceof SqlFragment ? value.text : dialect.placeholder(placeholders++);
       text += strings[i + 1] ?? '';
     });
+    compiled.set(strings, { shape, text });
     return { text, params };
   };
 }
@@ -34,4 +43,9 @@ export function sqlTag(dialect: Pick<SqlDialect, 'placeholder'>): SqlTag {
 /** A migration step or other parameterless multi-statement text. */
 export function script(text: string): Statement {
   return { text, params: [], script: true };
+}
+
+/** Marks a statement to be kept prepared (see {@link Statement.prepared}). */
+export function prepared(statement: Statement): Statement {
+  return { ...statement, prepared: true };
 }

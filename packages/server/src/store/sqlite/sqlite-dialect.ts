@@ -11,15 +11,19 @@ import {
 } from '../sql/dialect.js';
 import { applyMigrations } from '../sql/migration-runner.js';
 import { sqlTag } from '../sql/statement.js';
+import { createGroupCommit } from './sqlite-group-commit.js';
 import { sqliteMigrations } from './sqlite-migrations.js';
 
 /**
  * Driver surface this adapter needs: better-sqlite3 v12's `Database`
- * (`prepare`, `exec`, `pragma`, `transaction` with `.immediate`, `open`,
- * `close`) and `Statement` (`reader`, `all`, `run` with `.changes`). v13
+ * (`prepare`, `exec`, `pragma`, `transaction` with `.immediate`,
+ * `inTransaction`, `open`, `close`) and `Statement` (`reader`, `all`, `run` with `.changes`). v13
  * needs Node 22 and crashes on Node 20.
  */
-type Db = Pick<Database.Database, 'prepare' | 'exec' | 'pragma' | 'transaction' | 'open' | 'close'>;
+type Db = Pick<
+  Database.Database,
+  'prepare' | 'exec' | 'pragma' | 'transaction' | 'inTransaction' | 'open' | 'close'
+>;
 
 /** Options of the SQLite dialect (see `createSqliteStore`). */
 export interface SqliteDialectOptions {
@@ -104,6 +108,8 @@ const UNIQUE_COLUMNS: Record<UniqueConstraint, string> = { users_email_key: 'use
  * a read-check-write sequence cannot interleave with another process's. The
  * driver is synchronous, so a unit of work runs to its end before any other
  * code on this thread, including another connection to the same file.
+ * Transactions asked for in one turn of the event loop share that lock and
+ * one commit, each in its own savepoint (group commit).
  */
 export function createSqliteDialect(options: SqliteDialectOptions): SqlDialect {
   const db: Db = openDatabase(options.filename);
@@ -131,7 +137,10 @@ export function createSqliteDialect(options: SqliteDialectOptions): SqlDialect {
     }
     return { rows: [], changes: prepared.run(...s.params).changes };
   };
-  const inImmediate = <T>(fn: () => T): T => db.transaction(fn).immediate();
+  // One transaction wrapper, built once: better-sqlite3 compiles a new one on every `transaction()` call.
+  const immediate = db.transaction((fn: () => unknown) => fn()).immediate;
+  const inImmediate = <T>(fn: () => T): T => immediate(fn) as T;
+  const group = createGroupCommit(db);
 
   const dialect: SqlDialect = {
     name: 'sqlite',
@@ -141,11 +150,13 @@ export function createSqliteDialect(options: SqliteDialectOptions): SqlDialect {
     bytewise: '',
     // BEGIN IMMEDIATE holds the database's one write lock until COMMIT.
     lockRows: '',
+    writableCte: false,
     async run(work) {
       return driveSync(work(), execute);
     },
-    async transaction(work) {
-      return inImmediate(() => driveSync(work(), execute));
+    transaction(work) {
+      // Concurrent requests' transactions share one commit (see sqlite-group-commit.ts).
+      return group.submit(() => driveSync(work(), execute));
     },
     isUniqueViolation(err, constraint) {
       const e = err as { code?: unknown; message?: unknown };
@@ -163,6 +174,7 @@ export function createSqliteDialect(options: SqliteDialectOptions): SqlDialect {
       db.prepare('SELECT 1').get();
     },
     async close() {
+      if (db.open) group.flush();
       cache.clear();
       if (!db.open) return;
       // Fold the WAL back into the database file, so a copy of baton.db alone is

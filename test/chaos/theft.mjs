@@ -1,0 +1,166 @@
+// Theft control: sessions apart from the "must not sign out" population, whose
+// refresh tokens an attacker replays. They talk to the instances directly (the
+// attacker is not behind our faulty balancer), spread over the live ones.
+import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const b64url = (data) => Buffer.from(data).toString('base64url');
+
+/** The claims of a JWT, unverified: only to learn the `sub` and `sid` of our own tokens. */
+function claims(jwt) {
+  return JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8'));
+}
+
+/**
+ * POSTs JSON to the first live instance that answers; a connection error
+ * (an instance being killed) moves on to the next one.
+ * @param {() => string[]} liveUrls
+ */
+async function post(liveUrls, path, body, headers = {}) {
+  let lastError;
+  for (let attempt = 0; attempt < 6; attempt++) {
+    const urls = liveUrls();
+    const url = urls[attempt % Math.max(1, urls.length)];
+    if (url === undefined) {
+      await sleep(500);
+      continue;
+    }
+    try {
+      const res = await fetch(`${url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify(body),
+      });
+      const text = await res.text();
+      let json = {};
+      try {
+        json = JSON.parse(text);
+      } catch {
+        // 204s and non-JSON errors
+      }
+      return { status: res.status, json, headers: res.headers };
+    } catch (error) {
+      lastError = error;
+      await sleep(300);
+    }
+  }
+  throw new Error(`POST ${path} failed on every instance: ${lastError}`);
+}
+
+async function newSession(liveUrls, tag, headers) {
+  const email = `thief-${tag}-${randomBytes(4).toString('hex')}@example.com`;
+  const password = 'a long enough control password';
+  const reg = await post(liveUrls, '/auth/register', { email, password });
+  if (reg.status !== 201) throw new Error(`control register: ${reg.status} ${reg.json.error}`);
+  const login = await post(liveUrls, '/auth/login', { email, password }, headers?.('/auth/login') ?? {});
+  if (login.status !== 200) throw new Error(`control login: ${login.status} ${login.json.error}`);
+  const { sub, sid } = claims(login.json.access_token);
+  return { refreshToken: login.json.refresh_token, userId: sub, sessionId: sid };
+}
+
+/**
+ * Theft of an unbound session's token, detected after the fact: the owner
+ * refreshes, the thief replays the spent token after the grace window. The
+ * replay must be refused (`invalid_grant`), and the reuse detected: the
+ * session revoked (the owner's newest token fails too) and a
+ * `refresh_token_reuse` security event recorded for it.
+ * @param {object} opts
+ * @param {() => string[]} opts.liveUrls
+ * @param {import('@baton/server').Store} opts.store
+ * @param {number} opts.graceMs
+ */
+export async function unboundTheftAttempt(opts) {
+  const s = await newSession(opts.liveUrls, 'unbound');
+  const owner = await post(opts.liveUrls, '/auth/refresh', { refresh_token: s.refreshToken });
+  if (owner.status !== 200) throw new Error(`control refresh: ${owner.status} ${owner.json.error}`);
+  await sleep(opts.graceMs + 1500);
+  const replay = await post(opts.liveUrls, '/auth/refresh', { refresh_token: s.refreshToken });
+  const accepted = replay.status === 200;
+  const refused = replay.status === 401 && replay.json.error === 'invalid_grant';
+  const newest = await post(opts.liveUrls, '/auth/refresh', { refresh_token: owner.json.refresh_token });
+  const revoked = newest.status === 401 && newest.json.error === 'invalid_grant';
+  const events = await opts.store.listSecurityEvents({ userId: s.userId, limit: 20 });
+  const recorded = events.some((e) => e.type === 'refresh_token_reuse' && e.sessionId === s.sessionId);
+  return { accepted, detected: refused && revoked && recorded, refused, revoked, recorded };
+}
+
+/** An ES256 key for DPoP proofs. */
+function dpopKey() {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const { kty, crv, x, y } = publicKey.export({ format: 'jwk' });
+  return { privateKey, jwk: { kty, crv, x, y } };
+}
+
+/**
+ * A DPoP proof JWT (RFC 9449 §4.2) for one request.
+ * @param {{ privateKey: import('node:crypto').KeyObject, jwk: object }} key
+ */
+function dpopProof(key, htm, htu, nonce) {
+  const header = b64url(JSON.stringify({ typ: 'dpop+jwt', alg: 'ES256', jwk: key.jwk }));
+  const payload = b64url(
+    JSON.stringify({
+      jti: randomBytes(16).toString('base64url'),
+      htm,
+      htu,
+      iat: Math.floor(Date.now() / 1000),
+      ...(nonce ? { nonce } : {}),
+    }),
+  );
+  const signature = sign('sha256', Buffer.from(`${header}.${payload}`), {
+    key: key.privateKey,
+    dsaEncoding: 'ieee-p1363',
+  });
+  return `${header}.${payload}.${b64url(signature)}`;
+}
+
+/**
+ * POSTs with a DPoP proof, answering one `use_dpop_nonce` challenge (RFC 9449 §8).
+ */
+async function postWithProof(liveUrls, issuer, key, path, body) {
+  let nonce;
+  for (let i = 0; i < 2; i++) {
+    const res = await post(liveUrls, path, body, { dpop: dpopProof(key, 'POST', `${issuer}${path}`, nonce) });
+    if (res.status === 400 && res.json.error === 'use_dpop_nonce' && res.headers.get('dpop-nonce')) {
+      nonce = res.headers.get('dpop-nonce');
+      continue;
+    }
+    return res;
+  }
+  throw new Error(`${path}: the server kept asking for a DPoP nonce`);
+}
+
+/**
+ * Theft of a DPoP-bound session's token (RFC 9449): the thief has the token
+ * but not the key. Without a proof, and with a proof by its own key, it must
+ * be refused and the attempt recorded, and the session must NOT be revoked:
+ * the owner, with the key, refreshes afterwards.
+ * @param {object} opts
+ * @param {() => string[]} opts.liveUrls
+ * @param {import('@baton/server').Store} opts.store
+ * @param {string} opts.issuer
+ */
+export async function boundTheftAttempt(opts) {
+  const key = dpopKey();
+  const email = `bound-${randomBytes(4).toString('hex')}@example.com`;
+  const password = 'a long enough control password';
+  const reg = await post(opts.liveUrls, '/auth/register', { email, password });
+  if (reg.status !== 201) throw new Error(`bound register: ${reg.status} ${reg.json.error}`);
+  const login = await postWithProof(opts.liveUrls, opts.issuer, key, '/auth/login', { email, password });
+  if (login.status !== 200) throw new Error(`bound login: ${login.status} ${login.json.error}`);
+  const { sub, sid } = claims(login.json.access_token);
+  const stolen = login.json.refresh_token;
+
+  const bare = await post(opts.liveUrls, '/auth/refresh', { refresh_token: stolen });
+  const own = await postWithProof(opts.liveUrls, opts.issuer, dpopKey(), '/auth/refresh', {
+    refresh_token: stolen,
+  });
+  const accepted = bare.status === 200 || own.status === 200;
+  const refused = bare.status >= 400 && bare.status < 500 && own.status >= 400 && own.status < 500;
+  const owner = await postWithProof(opts.liveUrls, opts.issuer, key, '/auth/refresh', {
+    refresh_token: stolen,
+  });
+  const ownerKept = owner.status === 200;
+  const events = await opts.store.listSecurityEvents({ userId: sub, limit: 20 });
+  const recorded = events.some((e) => e.sessionId === sid && e.type !== 'refresh_token_reuse');
+  return { accepted, detected: refused && recorded && ownerKept, refused, recorded, ownerKept };
+}
