@@ -65,6 +65,8 @@ describe('baton --help and --version', () => {
     ['keys'],
     ['keys', 'rotate'],
     ['keys', 'list'],
+    ['prune'],
+    ['events'],
   ];
   for (const command of commands) {
     it(`${command.join(' ')} --help prints its usage and touches nothing`, () => {

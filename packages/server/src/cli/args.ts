@@ -130,6 +130,7 @@ export function withService<T>(
           ...(s.sessionMaxTtl !== undefined ? { sessionMaxTtl: s.sessionMaxTtl } : {}),
           ...(s.reuseGrace !== undefined ? { reuseGrace: s.reuseGrace } : {}),
           ...(s.signingAlg !== undefined ? { signingAlg: s.signingAlg } : {}),
+          ...(s.retention !== undefined ? { retention: s.retention } : {}),
           now,
           ...(onEvent ? { onEvent } : {}),
         }),

@@ -15,6 +15,8 @@ export interface ServeConfig {
   pgPoolSize: number | undefined;
   redisUrl: string | undefined;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** How long SIGTERM/SIGINT waits for in-flight requests before closing them (ms). */
+  shutdownTimeout: number;
   server: Omit<ServerOptions, 'store' | 'redis'>;
   /** Settings that are legal but unusual, to log at start. */
   warnings: string[];
@@ -211,6 +213,21 @@ export function loadServeConfig(env: Record<string, string | undefined>): ServeC
     );
   }
 
+  const retention = {
+    endedSessions: duration('BATON_RETENTION_ENDED_SESSIONS'),
+    spentTokens: duration('BATON_RETENTION_SPENT_TOKENS'),
+    securityEvents: duration('BATON_RETENTION_EVENTS'),
+  };
+  // Inside the grace window a replay must still find its token to be handed the same successor.
+  if (retention.spentTokens < reuseGrace)
+    throw new ConfigError('BATON_RETENTION_SPENT_TOKENS: must be at least BATON_REUSE_GRACE');
+  const pruneText = get('BATON_PRUNE_INTERVAL') ?? defaultOf('BATON_PRUNE_INTERVAL');
+  const pruneInterval =
+    pruneText.toLowerCase() === 'off' ? null : parseDuration(pruneText, 'BATON_PRUNE_INTERVAL');
+  if (pruneInterval !== null && pruneInterval < 1000)
+    throw new ConfigError('BATON_PRUNE_INTERVAL: must be at least 1s, or "off"');
+  const shutdownTimeout = duration('BATON_SHUTDOWN_TIMEOUT');
+
   for (const name of Object.keys(env)) {
     if (name.startsWith('BATON_') && !KNOWN_VARS.has(name))
       warnings.push(`${name} is not a Baton setting and is ignored`);
@@ -223,6 +240,7 @@ export function loadServeConfig(env: Record<string, string | undefined>): ServeC
     pgPoolSize,
     redisUrl,
     logLevel: logLevel as ServeConfig['logLevel'],
+    shutdownTimeout,
     warnings,
     server: {
       issuer,
@@ -242,6 +260,8 @@ export function loadServeConfig(env: Record<string, string | undefined>): ServeC
       maxConnections,
       maxSessionsPerUser,
       ...(metricsToken !== undefined ? { metricsToken } : {}),
+      retention,
+      pruneInterval,
     },
   };
 }

@@ -3,8 +3,10 @@ import { readFileSync } from 'node:fs';
 import { clients } from './clients.js';
 import { ConfigError } from './config.js';
 import { doctor } from './doctor.js';
+import { events } from './events.js';
 import { keys } from './keys.js';
 import { migrate } from './migrate.js';
+import { prune } from './prune.js';
 import { serve } from './serve.js';
 import { sessions } from './sessions.js';
 import { users } from './users.js';
@@ -20,6 +22,8 @@ Commands:
   keys      list|rotate|retire signing keys (baton keys --help)
   users     list|disable|enable accounts (baton users --help)
   sessions  list|revoke|revoke-all a user's sessions (baton sessions --help)
+  prune     delete what is past its retention, [--dry-run] [--json] (baton prune --help)
+  events    list security events, [--user U] [--type T] [--since 24h] (baton events --help)
 
 Every command takes --help (-h). Listings take --json.
 Configuration: baton serve --help, and docs/configuration.md.
@@ -44,6 +48,8 @@ const commands: Record<string, (args: readonly string[], env: NodeJS.ProcessEnv)
   keys,
   users,
   sessions,
+  prune,
+  events,
 };
 
 async function main(argv: readonly string[]): Promise<void> {

@@ -19,8 +19,9 @@ export function wantsHelp(args: readonly string[]): boolean {
 }
 
 /**
- * `baton serve`: migrate the database, then serve until SIGINT/SIGTERM,
- * finishing in-flight requests before closing the store.
+ * `baton serve`: migrate the database, then serve until SIGINT/SIGTERM:
+ * stop accepting, finish in-flight requests within BATON_SHUTDOWN_TIMEOUT
+ * (then cut them), close the store and exit 0.
  */
 export async function serve(args: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
   if (wantsHelp(args)) {
@@ -61,8 +62,18 @@ export async function serve(args: readonly string[], env: NodeJS.ProcessEnv): Pr
   const shutdown = async (signal: string) => {
     if (closing) return;
     closing = true;
-    process.stdout.write(`Baton: ${signal} received, finishing in-flight requests\n`);
-    await app.close();
+    process.stdout.write(
+      `Baton: ${signal} received, finishing in-flight requests (at most ${config.shutdownTimeout} ms)\n`,
+    );
+    // Past the deadline, whatever is still open is cut: a stuck client must not hold the exit.
+    const deadline = setTimeout(() => app.server.closeAllConnections(), config.shutdownTimeout);
+    deadline.unref();
+    // close() stops accepting, ends idle keep-alive connections at once, answers what is
+    // in flight with `Connection: close` (see app.ts), then runs the onClose hooks.
+    const closed = app.close();
+    app.server.closeIdleConnections();
+    await closed;
+    clearTimeout(deadline);
     redis?.disconnect();
     await store.close();
     process.exit(0);

@@ -159,6 +159,39 @@ export const SETTINGS: readonly Setting[] = [
     example: 'a-long-random-scrape-token',
     secret: true,
   },
+  {
+    name: 'BATON_RETENTION_ENDED_SESSIONS',
+    default: '30d',
+    description:
+      'an ended (revoked or expired) session and all its tokens are deleted this long after it ended',
+    example: '7d',
+  },
+  {
+    name: 'BATON_RETENTION_SPENT_TOKENS',
+    default: '30d',
+    description:
+      'reuse-detection horizon: spent refresh tokens of live sessions are deleted this long after use; a replay older than it is invalid_grant without revoking (at least BATON_REUSE_GRACE)',
+    example: '14d',
+  },
+  {
+    name: 'BATON_RETENTION_EVENTS',
+    default: '90d',
+    description: 'security events are deleted this long after they were recorded',
+    example: '365d',
+  },
+  {
+    name: 'BATON_PRUNE_INTERVAL',
+    default: '10m',
+    description:
+      'how often each instance prunes (jittered; first run a minute after start); off = only `baton prune`',
+    example: 'off',
+  },
+  {
+    name: 'BATON_SHUTDOWN_TIMEOUT',
+    default: '10s',
+    description: 'on SIGTERM/SIGINT, how long in-flight requests may take to finish before they are cut',
+    example: '25s',
+  },
 ];
 
 /** The `baton serve` flag mirroring a variable: `BATON_ACCESS_TTL` → `--access-ttl`. */

@@ -135,7 +135,18 @@ export function createAccounts(
     }
     const user = email ? await store.findUserByEmail(email) : null;
     const ok = await verifyPassword(user?.passwordHash ?? null, input.password);
+    const context = { clientId, ip: input.ip ?? null };
+    const userAgent = input.userAgent?.slice(0, 512) ?? null;
     if (!user || !ok || user.disabledAt !== null) {
+      // On record, never in the answer: the caller sees the same refusal whatever the reason.
+      const reason = !user ? 'unknown_account' : !ok ? 'wrong_password' : 'disabled';
+      await store.recordSecurityEvent({
+        type: 'login_failed',
+        at: now(),
+        userId: user?.id ?? null,
+        ...context,
+        detail: { reason, userAgent },
+      });
       emit({ kind: 'login', outcome: 'failure', clientId, ...(user ? { userId: user.id } : {}) });
       throw new BatonError('invalid_credentials', 'Invalid email or password');
     }
@@ -152,7 +163,7 @@ export function createAccounts(
       lastUsedAt: t,
       idleExpiresAt: Math.min(t + (client.refreshIdleTtl ?? cfg.refreshIdleTtl), expiresAt),
       expiresAt,
-      userAgent: input.userAgent?.slice(0, 512) ?? null,
+      userAgent,
       ip: input.ip ?? null,
       revokedAt: null,
       revokedReason: null,
@@ -168,6 +179,14 @@ export function createAccounts(
       session,
       firstToken: { id: rt.id, secretHash: rt.hash },
       verifiedPasswordHash: user.passwordHash,
+      event: {
+        type: 'login_succeeded',
+        at: t,
+        userId: user.id,
+        sessionId: session.id,
+        ...context,
+        detail: { userAgent },
+      },
       sessionLimit: {
         max: maxSessionsPerUser,
         event: {
@@ -176,11 +195,18 @@ export function createAccounts(
           userId: user.id,
           clientId,
           ip: input.ip ?? null,
-          detail: { reason: 'session_limit', limit: maxSessionsPerUser },
+          detail: { reason: 'session_limit', by: 'system', limit: maxSessionsPerUser },
         },
       },
     });
     if (!created) {
+      await store.recordSecurityEvent({
+        type: 'login_failed',
+        at: t,
+        userId: user.id,
+        ...context,
+        detail: { reason: 'superseded', userAgent },
+      });
       emit({ kind: 'login', outcome: 'failure', clientId, userId: user.id });
       return 'superseded';
     }
@@ -265,6 +291,7 @@ export function createAccounts(
           userId: user.id,
           sessionId: input.sessionId,
           ip: input.ip ?? null,
+          detail: { by: 'user' },
         },
       });
       emit({ kind: 'session_revoked', reason: 'password_changed', userId: user.id, count });
@@ -291,12 +318,28 @@ export function createAccounts(
       const t = now();
       // Counted before: the store revokes them in the same step as the switch.
       const live = await store.listActiveSessions(userId, t);
-      await store.setUserDisabled({ userId, disabled: true, now: t });
+      await store.setUserDisabled({
+        userId,
+        disabled: true,
+        now: t,
+        event: {
+          type: 'user_disabled',
+          at: t,
+          userId,
+          detail: { by: 'admin', sessionsRevoked: live.length },
+        },
+      });
       emit({ kind: 'session_revoked', reason: 'user_disabled', userId, count: live.length });
     },
 
     async enableUser(userId) {
-      await store.setUserDisabled({ userId, disabled: false, now: now() });
+      const t = now();
+      await store.setUserDisabled({
+        userId,
+        disabled: false,
+        now: t,
+        event: { type: 'user_enabled', at: t, userId, detail: { by: 'admin' } },
+      });
     },
   };
 }

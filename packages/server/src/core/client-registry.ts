@@ -88,13 +88,27 @@ export function createClientRegistry(store: Store, now: Clock): ClientRegistry {
     },
     list: () => store.listClients(),
     async create(input) {
-      const created = await createClient(store, input, now());
+      const t = now();
+      const created = await createClient(store, input, t);
+      await store.recordSecurityEvent({
+        type: 'client_created',
+        at: t,
+        clientId: created.client.id,
+        detail: { by: 'admin', type: created.client.type },
+      });
       // An earlier lookup may have cached "no such client".
       forget(created.client.id);
       return created;
     },
     async delete(id) {
-      const deleted = await store.deleteClient(id, now());
+      const t = now();
+      // Its sessions are revoked with it, and the event commits with both.
+      const deleted = await store.deleteClient(id, t, {
+        type: 'client_deleted',
+        at: t,
+        clientId: id,
+        detail: { by: 'admin', reason: 'client_deleted' },
+      });
       forget(id);
       return deleted;
     },

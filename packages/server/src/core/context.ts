@@ -1,4 +1,4 @@
-import type { ClientRecord, SessionRecord, Store } from '../store/store.js';
+import type { ClientRecord, PruneKind, SessionRecord, Store } from '../store/store.js';
 import type { Clock } from './clock.js';
 import { BatonError } from './errors.js';
 
@@ -11,7 +11,14 @@ export type TokenServiceEvent =
       clientId?: string;
     }
   | { kind: 'login'; outcome: 'success' | 'failure'; userId?: string; clientId?: string }
-  | { kind: 'session_revoked'; reason: string; sessionId?: string; userId?: string; count: number };
+  | { kind: 'session_revoked'; reason: string; sessionId?: string; userId?: string; count: number }
+  /** A pruning run finished (`baton prune` or the job); `deleted` counts rows by kind. */
+  | { kind: 'pruned'; deleted: Record<PruneKind, number> }
+  /**
+   * A request's proof of possession was refused (DPoP, RFC 9449): for the
+   * `baton_proof_refusals_total` metric. `reason` is a short code, never the proof.
+   */
+  | { kind: 'proof_refused'; reason: string };
 
 /** How a successful refresh was served. */
 export type RefreshOutcome = 'rotated' | 'grace_replay';

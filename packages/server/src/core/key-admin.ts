@@ -40,8 +40,25 @@ export function createSigningKeyAdmin(
     maxTokenLifetime: () => maxAccessTokenLifetime(store, opts.accessTtl),
     list: async (t, lifetime) => describeSigningKeys(await store.listSigningKeys(), t, lifetime),
     hasKeys: async () => (await store.listSigningKeys()).length > 0,
-    rotate: (t, activateIn) => rotateSigningKey(store, { alg: opts.alg, now: t, activateIn }),
-    retire: (kid, t) => retireSigningKey(store, kid, t),
+    async rotate(t, activateIn) {
+      const rotated = await rotateSigningKey(store, { alg: opts.alg, now: t, activateIn });
+      await store.recordSecurityEvent({
+        type: 'signing_key_rotated',
+        at: t,
+        detail: {
+          by: 'admin',
+          kid: rotated.key.kid,
+          activatesAt: rotated.key.activatesAt,
+          retiring: rotated.retiring.join(' '),
+        },
+      });
+      return rotated;
+    },
+    async retire(kid, t) {
+      const retired = await retireSigningKey(store, kid, t);
+      await store.recordSecurityEvent({ type: 'signing_key_retired', at: t, detail: { by: 'admin', kid } });
+      return retired;
+    },
     prune: (t, lifetime) => pruneSigningKeys(store, t, lifetime),
   };
 }

@@ -12,7 +12,9 @@ import {
 } from './context.js';
 import type { Dpop, DpopInput, VerifiedDpop } from './dpop.js';
 import { BatonError, isBatonError } from './errors.js';
+import type { InactiveToken, IntrospectionResult } from './introspection-result.js';
 import { deriveSuccessor, newRefreshTokenId, parseRefreshToken, secretMatches } from './refresh-token.js';
+import { revocationEvent } from './revocation-event.js';
 import { decodeSessionCursor, encodeSessionCursor } from './session-cursor.js';
 import { assertNoControlCharacters } from './text-input.js';
 
@@ -26,33 +28,7 @@ export interface SessionsPage {
   nextCursor: string | null;
 }
 
-/** The answer for anything that is not an active token: exactly this, nothing more. @see RFC 7662 §2.2 */
-export interface InactiveToken {
-  active: false;
-}
-
-/** The members of an active token's introspection answer, as they apply to its kind. @see RFC 7662 §2.2 */
-export interface ActiveToken {
-  active: true;
-  /** `Bearer` for access tokens; absent for refresh tokens (RFC 6749 §5.1 defines access-token types only). */
-  token_type?: 'Bearer';
-  scope?: string;
-  client_id: string;
-  sub: string;
-  /** Expiry (seconds since the epoch). For a refresh token: when its session ends unless used again. */
-  exp: number;
-  iat: number;
-  iss: string;
-  /** Access tokens only. */
-  aud?: string;
-  /** Access tokens only. */
-  jti?: string;
-  /** The session (token family). */
-  sid: string;
-}
-
-/** An introspection answer. @see RFC 7662 §2.2 */
-export type IntrospectionResult = ActiveToken | InactiveToken;
+export type { ActiveToken, InactiveToken, IntrospectionResult } from './introspection-result.js';
 
 /** What {@link Sessions.revokeToken} did. */
 export type RevocationOutcome = 'revoked' | 'already_revoked' | 'unknown';
@@ -190,7 +166,11 @@ export function createSessions(core: CoreContext, tokens: AccessTokens, dpop: Dp
         sessionId: state.session.id,
         clientId: state.session.clientId,
         ip: ctx.ip ?? null,
-        detail: { usedAt: state.token.usedAt, successorUsed: state.successor?.usedAt != null },
+        detail: {
+          usedAt: state.token.usedAt,
+          successorUsed: state.successor?.usedAt != null,
+          userAgent: ctx.userAgent?.slice(0, 512) ?? null,
+        },
       },
     });
     emit({
@@ -230,6 +210,7 @@ export function createSessions(core: CoreContext, tokens: AccessTokens, dpop: Dp
       ip: ctx.ip ?? null,
     });
     emit({ kind: 'refresh', outcome: 'invalid', sessionId: state.session.id });
+    emit({ kind: 'proof_refused', reason: proof ? 'dpop_key_mismatch' : 'dpop_proof_missing' });
     throw invalidGrant(
       proof
         ? 'This session is bound to another DPoP key'
@@ -252,7 +233,13 @@ export function createSessions(core: CoreContext, tokens: AccessTokens, dpop: Dp
     session: { id: string; userId?: string },
     reason: 'logout' | 'admin' | 'token_revoked',
   ) {
-    const revoked = await store.revokeSession({ sessionId: session.id, reason, now: now() });
+    const t = now();
+    const revoked = await store.revokeSession({
+      sessionId: session.id,
+      reason,
+      now: t,
+      event: revocationEvent(t, reason, { sessionId: session.id, userId: session.userId ?? null }),
+    });
     if (revoked)
       emit({
         kind: 'session_revoked',
@@ -402,7 +389,13 @@ export function createSessions(core: CoreContext, tokens: AccessTokens, dpop: Dp
       if (!session || session.userId !== userId || session.revokedAt !== null) {
         throw new BatonError('not_found', 'No such session');
       }
-      await store.revokeSession({ sessionId, reason: 'revoked_by_user', now: now() });
+      const t = now();
+      await store.revokeSession({
+        sessionId,
+        reason: 'revoked_by_user',
+        now: t,
+        event: revocationEvent(t, 'revoked_by_user', { sessionId, userId }),
+      });
       emit({ kind: 'session_revoked', reason: 'revoked_by_user', sessionId, userId, count: 1 });
     },
 
@@ -411,7 +404,13 @@ export function createSessions(core: CoreContext, tokens: AccessTokens, dpop: Dp
     },
 
     async logoutAll(userId, reason = 'logout_all') {
-      const count = await store.revokeUserSessions({ userId, reason, now: now() });
+      const t = now();
+      const count = await store.revokeUserSessions({
+        userId,
+        reason,
+        now: t,
+        event: revocationEvent(t, reason, { userId }),
+      });
       emit({ kind: 'session_revoked', reason, userId, count });
       return count;
     },

@@ -1,4 +1,4 @@
-import type { Store, StoreInspection } from '../store/store.js';
+import type { SecurityEventQuery, SecurityEventRecord, Store, StoreInspection } from '../store/store.js';
 import { type AccessTokens, createAccessTokens } from './access-tokens.js';
 import { type Accounts, createAccounts, DEFAULT_CLIENT_ID } from './accounts.js';
 import { type ClientRegistry, createClientRegistry } from './client-registry.js';
@@ -6,9 +6,10 @@ import { type Clock, systemClock } from './clock.js';
 import type { CoreContext, LifetimeConfig, TokenServiceEvent } from './context.js';
 import { createDevices, type Devices } from './devices.js';
 import { createDpop, type Dpop } from './dpop.js';
-import { BatonError } from './errors.js';
+import { BatonError, isBatonError } from './errors.js';
 import { createSigningKeyAdmin, type SigningKeyAdmin } from './key-admin.js';
 import { type LoginLimiter, NO_LOGIN_LIMITS } from './login-limiter.js';
+import { type PruneReport, pruneStore, type RetentionSettings, resolveRetention } from './pruning.js';
 import { createSessions, type Sessions } from './sessions.js';
 import { KeyRing, type SigningAlgorithm } from './signing-keys.js';
 
@@ -24,6 +25,7 @@ export {
 } from './accounts.js';
 export type { RefreshOutcome, RequestContext, TokenServiceEvent } from './context.js';
 export type { TrustedDevice } from './devices.js';
+export { DEFAULT_RETENTION, type PruneReport, type RetentionSettings } from './pruning.js';
 
 /** Options of {@link createTokenService}. Durations in milliseconds. */
 export interface TokenServiceOptions {
@@ -52,6 +54,8 @@ export interface TokenServiceOptions {
    * revokes the least recently used ones (`session_limit`).
    */
   maxSessionsPerUser?: number;
+  /** How long ended sessions, spent refresh tokens and security events are kept (see {@link RetentionSettings}). */
+  retention?: Partial<RetentionSettings>;
 }
 
 /**
@@ -85,6 +89,17 @@ export interface TokenService extends Accounts, Sessions, Omit<AccessTokens, 'is
   checkStore(): Promise<{ dialect: string }>;
   /** `baton doctor`: the database's migrations (pending ones are counted, not applied) and its clock. */
   inspectStore(): Promise<StoreInspection>;
+  /** The retention in force (ms). */
+  readonly retention: Readonly<RetentionSettings>;
+  /**
+   * Deletes what is past its retention (see {@link RetentionSettings});
+   * with `dryRun`, only counts it. Safe to run on several instances at once.
+   */
+  prune(opts?: { dryRun?: boolean; signal?: AbortSignal }): Promise<PruneReport>;
+  /** Security events matching every filter, newest first (`baton events`). */
+  listSecurityEvents(query?: SecurityEventQuery): Promise<SecurityEventRecord[]>;
+  /** Sessions alive now (a metric). */
+  countActiveSessions(): Promise<number>;
 }
 
 const DEFAULTS: LifetimeConfig = {
@@ -93,6 +108,22 @@ const DEFAULTS: LifetimeConfig = {
   sessionMaxTtl: 30 * 86_400_000,
   reuseGrace: 10_000,
 };
+
+/** The DPoP checks, with every refused proof reported (`proof_refused`, by error code) for the metrics. */
+function countRefusals(dpop: Dpop, emit: (event: TokenServiceEvent) => void): Dpop {
+  return {
+    ...dpop,
+    async verify(input) {
+      try {
+        return await dpop.verify(input);
+      } catch (err) {
+        if (isBatonError(err, 'invalid_dpop_proof') || isBatonError(err, 'use_dpop_nonce'))
+          emit({ kind: 'proof_refused', reason: err.code });
+        throw err;
+      }
+    },
+  };
+}
 
 /**
  * Creates the token service. Call `init()` once before serving (creates the
@@ -117,6 +148,7 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
   const maxSessionsPerUser = options.maxSessionsPerUser ?? 100;
   if (!Number.isSafeInteger(maxSessionsPerUser) || maxSessionsPerUser < 1)
     throw new TypeError('maxSessionsPerUser must be a positive integer');
+  const retention = Object.freeze(resolveRetention(options.retention, cfg.reuseGrace));
   const alg = options.signingAlg ?? 'ES256';
   const keys = new KeyRing({ store, now, alg, maxTokenLifetime: cfg.accessTtl });
   const clients = createClientRegistry(store, now);
@@ -130,7 +162,7 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
   };
   const tokens = createAccessTokens(core, keys, options.leeway);
   const devices = createDevices(core);
-  const dpop = createDpop({ store, now, issuer });
+  const dpop = countRefusals(createDpop({ store, now, issuer }), core.emit);
   const accounts = createAccounts(core, {
     tokens,
     devices,
@@ -180,6 +212,15 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
       }
       return { dialect: store.dialect };
     },
+
+    retention,
+    async prune(opts = {}) {
+      const report = await pruneStore(store, retention, now, opts);
+      if (!report.dryRun) core.emit({ kind: 'pruned', deleted: report.deleted });
+      return report;
+    },
+    listSecurityEvents: (query) => store.listSecurityEvents(query),
+    countActiveSessions: () => store.countActiveSessions(now()),
 
     findTrustedDevice: devices.findTrustedDevice,
     authenticate: tokens.authenticate,

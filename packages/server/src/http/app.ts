@@ -2,7 +2,9 @@ import { STATUS_CODES } from 'node:http';
 import cookie from '@fastify/cookie';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { BatonError } from '../core/errors.js';
+import { startPruneJob } from '../core/prune-job.js';
 import { createTokenService, type TokenService } from '../core/token-service.js';
+import { timedStore } from '../store/timed-store.js';
 import { registerBodyParsers } from './body-parsers.js';
 import type { RouteContext } from './context.js';
 import { renderError } from './error-catalogue.js';
@@ -89,10 +91,13 @@ const serializers = {
  */
 export async function createServer(options: ServerOptions): Promise<FastifyInstance> {
   const opts = resolveServerOptions(options);
-  const metrics = createMetrics();
-  const limits = createLimits(opts.limits, opts.redis);
+  const metrics = createMetrics(opts.now);
+  const limits = createLimits(opts.limits, opts.redis, metrics.limited);
+  const store = timedStore(opts.store, (operation, outcome, seconds) =>
+    metrics.storeDuration.observe({ operation, outcome }, seconds),
+  );
   const service = createTokenService({
-    store: opts.store,
+    store,
     issuer: opts.issuer,
     signingAlg: opts.signingAlg,
     ...(opts.accessTtl !== undefined ? { accessTtl: opts.accessTtl } : {}),
@@ -101,6 +106,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     ...(opts.reuseGrace !== undefined ? { reuseGrace: opts.reuseGrace } : {}),
     ...(opts.now ? { now: opts.now } : {}),
     maxSessionsPerUser: opts.maxSessionsPerUser,
+    ...(opts.retention ? { retention: opts.retention } : {}),
     onEvent: (e) => metrics.observe(e),
     limiter: limits,
   });
@@ -176,6 +182,17 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     app.log.warn({ err }, 'reloading the signing keys failed'),
   );
   app.addHook('onClose', async () => stopKeyPolling());
+  metrics.trackActiveSessions(() => service.countActiveSessions());
+  // Every instance prunes (several at once is safe); close() waits for a run in progress.
+  if (opts.pruneInterval !== null) {
+    const stopPruning = startPruneJob({
+      interval: opts.pruneInterval,
+      initialDelay: Math.min(60_000, opts.pruneInterval),
+      run: (signal) => service.prune({ signal }),
+      onError: (err) => app.log.warn({ err }, 'pruning failed'),
+    });
+    app.addHook('onClose', () => stopPruning());
+  }
   if (opts.redis) {
     const stopWatching = watchRedis(opts.redis, {
       warn: (msg) => app.log.warn(msg),
@@ -188,6 +205,21 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   let draining = false;
   app.addHook('preClose', async () => {
     draining = true;
+  });
+  // Requests each connection has delivered and not yet seen answered: more than one when a
+  // client pipelines. Node emits 'request' as soon as it has parsed one, so this is current.
+  const pending = new WeakMap<object, number>();
+  app.server.on('request', (req, res) => {
+    const socket = req.socket;
+    pending.set(socket, (pending.get(socket) ?? 0) + 1);
+    res.once('close', () => pending.set(socket, (pending.get(socket) ?? 1) - 1));
+  });
+  // A request admitted before the drain is answered in full, with `Connection: close`, so
+  // its keep-alive connection ends with it instead of idling until the keep-alive timeout.
+  // Not while a pipelined request waits behind it on the same connection: that one gets
+  // its own answer (the drain's 503), which closes the connection then.
+  app.addHook('onSend', async (request, reply) => {
+    if (draining && (pending.get(request.raw.socket) ?? 0) <= 1) reply.header('connection', 'close');
   });
 
   registerBodyParsers(app, opts.bodyLimit);

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Clock } from '../core/clock.js';
+import type { RetentionSettings } from '../core/pruning.js';
 import type { SigningAlgorithm } from '../core/signing-keys.js';
 import type { Store } from '../store/store.js';
 import type { LimitSettings } from './rate-limits.js';
@@ -53,6 +54,13 @@ export interface ServerOptions {
    * binding or proxying. @see RFC 6750 §2.1
    */
   metricsToken?: string;
+  /** How long ended sessions, spent refresh tokens and security events are kept (defaults 30 d, 30 d, 90 d). */
+  retention?: Partial<RetentionSettings>;
+  /**
+   * How often this instance prunes (ms, default 10 min, jittered; the first
+   * run a minute after start), or null for never (`baton prune` from cron).
+   */
+  pruneInterval?: number | null;
   now?: Clock;
 }
 
@@ -77,6 +85,8 @@ const KNOWN = new Set([
   'maxConnections',
   'maxSessionsPerUser',
   'metricsToken',
+  'retention',
+  'pruneInterval',
   'now',
 ]);
 
@@ -94,8 +104,12 @@ export type ResolvedServerOptions = Readonly<
       | 'limits'
       | 'maxSessionsPerUser'
       | 'metricsToken'
+      | 'retention'
+      | 'pruneInterval'
     >
   > & {
+    retention: Partial<RetentionSettings> | undefined;
+    pruneInterval: number | null;
     metricsToken: string | undefined;
     limits: LimitSettings;
     redis: Redis | undefined;
@@ -183,7 +197,12 @@ export function resolveServerOptions(opts: ServerOptions): ResolvedServerOptions
     (typeof metricsToken !== 'string' || !/^[\x21-\x7e]{16,512}$/.test(metricsToken))
   )
     throw new TypeError('metricsToken must be 16-512 printable ASCII characters without spaces');
+  const pruneInterval = opts.pruneInterval === undefined ? 600_000 : opts.pruneInterval;
+  if (pruneInterval !== null && (!Number.isSafeInteger(pruneInterval) || pruneInterval < 1000))
+    throw new TypeError('pruneInterval must be null or an integer of at least 1000 (ms)');
   return Object.freeze({
+    retention: opts.retention,
+    pruneInterval,
     store: opts.store,
     issuer: opts.issuer,
     accessTtl: opts.accessTtl,

@@ -117,7 +117,14 @@ function tooMany(res: unknown, what: string): BatonError {
  * that device's own few guesses. The per-IP bucket applies to everyone.
  * @see OWASP "Slow Down Online Guessing Attacks with Device Cookies"
  */
-export function createLimits(settings: LimitSettings, redis?: Redis): Limits {
+/** Which limit refused a request (the `kind` label of `baton_rate_limited_total`). */
+export type LimitKind = 'ip' | 'login_account' | 'login_device' | 'login_ip';
+
+export function createLimits(
+  settings: LimitSettings,
+  redis?: Redis,
+  onLimited: (kind: LimitKind) => void = () => {},
+): Limits {
   const make = (keyPrefix: string, points: number, duration: number): RateLimiterAbstract => {
     const memory = new RateLimiterMemory({ keyPrefix, points, duration });
     return redis
@@ -156,17 +163,20 @@ export function createLimits(settings: LimitSettings, redis?: Redis): Limits {
         await perIp.consume(ipBucket(ip));
       } catch (res) {
         if (res instanceof Error) return; // the store failed: do not turn an outage into refusals
+        onLimited('ip');
         throw tooMany(res, 'requests');
       }
     },
     async assertLoginAllowed(account, ip, device) {
       if (accountLimit === null) return;
-      const res =
-        (device === undefined
+      const own =
+        device === undefined
           ? await blocked(perAccount, account, accountLimit)
-          : await blocked(perDevice, device, accountLimit)) ??
-        (await blocked(perIpFailures, ipBucket(ip), accountLimit * IP_FAILURE_FACTOR));
-      if (res) throw tooMany(res, 'failed logins');
+          : await blocked(perDevice, device, accountLimit);
+      const res = own ?? (await blocked(perIpFailures, ipBucket(ip), accountLimit * IP_FAILURE_FACTOR));
+      if (!res) return;
+      onLimited(own ? (device === undefined ? 'login_account' : 'login_device') : 'login_ip');
+      throw tooMany(res, 'failed logins');
     },
     async loginFailed(account, ip, device) {
       await Promise.all([

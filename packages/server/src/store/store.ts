@@ -130,22 +130,29 @@ export interface TrustedDeviceRecord {
 }
 
 /**
- * A security-relevant happening, kept for audit. Core writes
- * `refresh_token_reuse`, `password_changed`, `session_revoked` (a session
- * revoked by the live-session cap), and `dpop_proof_missing` /
- * `dpop_key_mismatch` (a DPoP-bound session's token presented without its
- * key's proof) today; the other types are reserved in the schema and never
- * written yet.
+ * What a security event records. Core writes every one of them; none carries
+ * a secret (no token, hash or password: ids, IPs and user agents only).
  */
+export type SecurityEventType =
+  | 'login_succeeded'
+  | 'login_failed'
+  | 'refresh_token_reuse'
+  /** One or more sessions ended; `detail.reason` says why, `detail.by` who (`user`, `admin`, `system`). */
+  | 'session_revoked'
+  | 'password_changed'
+  | 'user_disabled'
+  | 'user_enabled'
+  | 'signing_key_rotated'
+  | 'signing_key_retired'
+  | 'client_created'
+  | 'client_deleted'
+  /** A DPoP-bound session's token presented without its key's proof, or with another key's (RFC 9449). */
+  | 'dpop_proof_missing'
+  | 'dpop_key_mismatch';
+
+/** A security-relevant happening, kept for audit (and pruned after its retention). */
 export interface SecurityEventRecord {
-  type:
-    | 'refresh_token_reuse'
-    | 'login_failed'
-    | 'login_succeeded'
-    | 'password_changed'
-    | 'session_revoked'
-    | 'dpop_proof_missing'
-    | 'dpop_key_mismatch';
+  type: SecurityEventType;
   at: number;
   userId?: string | null;
   sessionId?: string | null;
@@ -153,6 +160,53 @@ export interface SecurityEventRecord {
   ip?: string | null;
   /** Non-secret details as JSON. */
   detail?: Record<string, string | number | boolean | null>;
+}
+
+/** Filters of {@link Store.listSecurityEvents}. */
+export interface SecurityEventQuery {
+  userId?: string;
+  type?: SecurityEventType;
+  /** Only events at or after this time. */
+  since?: number;
+  /** At most this many (default 100). */
+  limit?: number;
+}
+
+/**
+ * What pruning deletes, each kind by its own cut-off (ms since the epoch),
+ * in this order: the tokens of ended sessions, then those sessions, then
+ * spent tokens of the sessions kept, stale trusted devices, old events.
+ */
+export type PruneKind =
+  | 'session_tokens'
+  | 'sessions'
+  | 'spent_tokens'
+  | 'trusted_devices'
+  | 'security_events';
+
+/** Every {@link PruneKind}, in the order a run deletes them. */
+export const PRUNE_KINDS: readonly PruneKind[] = Object.freeze([
+  'session_tokens',
+  'sessions',
+  'spent_tokens',
+  'trusted_devices',
+  'security_events',
+]);
+
+/** Input of {@link Store.pruneBatch} and {@link Store.countPrunable}. */
+export interface PruneCutoffs {
+  /** Sessions (and all their tokens) that ended (revoked, or past either expiry) before this. */
+  sessionsEndedBefore: number;
+  /**
+   * Within live sessions: spent refresh tokens used before this, whose
+   * successor is spent too (never the current token, never the one a
+   * grace replay or a lost response still needs).
+   */
+  tokensUsedBefore: number;
+  /** Trusted devices last used before this. */
+  devicesUsedBefore: number;
+  /** Security events recorded before this. */
+  eventsBefore: number;
 }
 
 /** The server secrets the store keeps (see {@link Store.serverSecret}). */
@@ -198,6 +252,8 @@ export interface NewSession {
    * `sessionId`).
    */
   sessionLimit?: { max: number; event?: SecurityEventRecord };
+  /** Recorded with the session, in its transaction, when it is created (the login's event). */
+  event?: SecurityEventRecord;
 }
 
 /**
@@ -288,8 +344,11 @@ export interface Store {
   listClients(): Promise<ClientRecord[]>;
   /** Inserts a client; a no-op when one with the id exists and `ifMissing` is set. */
   createClient(client: ClientRecord, opts?: { ifMissing?: boolean }): Promise<void>;
-  /** Deletes a client and revokes its sessions. Returns false when unknown. */
-  deleteClient(id: string, now: number): Promise<boolean>;
+  /**
+   * Deletes a client and revokes its sessions; `event`, when given, is
+   * recorded in the same transaction if the client existed. Returns false when unknown.
+   */
+  deleteClient(id: string, now: number, event?: SecurityEventRecord): Promise<boolean>;
 
   /**
    * Creates a session and its first refresh token together, only if the
@@ -379,6 +438,19 @@ export interface Store {
   }): Promise<boolean>;
 
   recordSecurityEvent(event: SecurityEventRecord): Promise<void>;
-  /** Events, newest recorded first. */
-  listSecurityEvents(opts?: { userId?: string; limit?: number }): Promise<SecurityEventRecord[]>;
+  /** Events matching every given filter, newest recorded first. */
+  listSecurityEvents(opts?: SecurityEventQuery): Promise<SecurityEventRecord[]>;
+
+  /**
+   * Deletes at most `limit` rows of one kind that are past their cut-off,
+   * in one short unit of work (SQLite: its own transaction), and returns how
+   * many it deleted: the caller repeats until fewer than `limit` come back,
+   * so no batch holds a lock for long. Safe to run from several instances
+   * at once: a row two batches both chose is deleted once.
+   */
+  pruneBatch(kind: PruneKind, cutoffs: PruneCutoffs, limit: number): Promise<number>;
+  /** How many rows of one kind {@link Store.pruneBatch} would delete now (a dry run). */
+  countPrunable(kind: PruneKind, cutoffs: PruneCutoffs): Promise<number>;
+  /** Sessions not revoked and not expired at `now` (a metric). */
+  countActiveSessions(now: number): Promise<number>;
 }

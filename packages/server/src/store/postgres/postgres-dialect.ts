@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
+import { BatonError } from '../../core/errors.js';
 import {
   driveAsync,
   type SqlDialect,
@@ -19,7 +20,7 @@ import { postgresMigrations } from './postgres-migrations.js';
  * and listens to its `error` event.)
  */
 type Pool = Pick<pg.Pool, 'query' | 'connect' | 'end'>;
-type PoolClient = Pick<pg.PoolClient, 'query' | 'release'>;
+type PoolClient = Pick<pg.PoolClient, 'query' | 'release' | 'on' | 'off'>;
 /** Anything that runs a parameterised query: the pool, or a client inside a transaction. */
 type Queryable = Pick<pg.Pool, 'query'> | PoolClient;
 
@@ -37,6 +38,56 @@ const RETRYABLE = new Set(['40P01' /* deadlock_detected */, '40001' /* serializa
 const TX_ATTEMPTS = 3;
 /** How long `ping()` waits for an answer before readiness reports the store unreachable. */
 const PING_TIMEOUT_MS = 5000;
+
+/** Socket-level errors: the way to the database is broken, not the statement. */
+const NETWORK_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+/** SQLSTATEs of a server going away or refusing connections: admin/crash shutdown, starting up, too many connections. */
+const UNAVAILABLE_STATES = new Set(['57P01', '57P02', '57P03', '53300']);
+
+/**
+ * Whether `err` says PostgreSQL cannot be reached right now (down, restarting,
+ * failing over, a dropped route) rather than that a statement was wrong.
+ * pg reports these with a socket errno, a SQLSTATE of class 08 (connection
+ * exception) or 57P0x, or only in words (a pool checkout timing out, a
+ * connection ended mid-query).
+ */
+export function isUnavailable(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown };
+  const code = typeof e?.code === 'string' ? e.code : '';
+  if (NETWORK_ERRORS.has(code) || UNAVAILABLE_STATES.has(code) || code.startsWith('08')) return true;
+  const message = typeof e?.message === 'string' ? e.message : '';
+  return /Connection terminated|timeout exceeded when trying to connect|not queryable|Connection refused/i.test(
+    message,
+  );
+}
+
+/**
+ * The one place a database outage becomes an answer: `temporarily_unavailable`
+ * (503, no-store), never a 500. A unit whose COMMIT was lost this way may or
+ * may not have committed; the client retries, and rotation's grace rule
+ * answers a retried refresh either way.
+ */
+async function mapOutage<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    if (isUnavailable(err))
+      throw new BatonError('temporarily_unavailable', 'The database is not reachable; try again', {
+        cause: err,
+        retryAfter: 1,
+      });
+    throw err;
+  }
+}
 
 /**
  * The name a statement is prepared under on each connection: derived from
@@ -96,6 +147,13 @@ async function inTransaction<T>(pool: Pool, work: () => Work<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     const client = await pool.connect();
     let broken = false;
+    // The pool listens for errors only on idle clients. A checked-out one whose
+    // connection dies (a restart, a dropped route) emits 'error' too, and
+    // unheard that would crash the process: the failing query reports it anyway.
+    const onError = () => {
+      broken = true;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const result = await driveAsync(work(), (s) => execute(client, s));
@@ -111,6 +169,7 @@ async function inTransaction<T>(pool: Pool, work: () => Work<T>): Promise<T> {
       if (attempt < TX_ATTEMPTS && RETRYABLE.has((err as { code?: string }).code ?? '')) continue;
       throw err;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }
@@ -134,8 +193,8 @@ export function createPostgresDialect({ pool, ownsPool, schema }: PostgresDialec
     bytewise: ' COLLATE "C"',
     lockRows: ' FOR UPDATE',
     writableCte: true,
-    run: (work) => inAutocommit(pool, work),
-    transaction: (work) => inTransaction(pool, work),
+    run: (work) => mapOutage(inAutocommit(pool, work)),
+    transaction: (work) => mapOutage(inTransaction(pool, work)),
     isUniqueViolation(err, constraint) {
       const e = err as { code?: unknown; constraint?: unknown };
       return e.code === '23505' && e.constraint === constraint;

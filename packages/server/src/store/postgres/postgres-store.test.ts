@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { serviceAvailable } from '../../../../../test/e2e/support/services.js';
-import { storeConformance } from '../../../test/store-conformance.js';
+import { type ConformanceFactory, storeConformance } from '../../../test/store-conformance.js';
+import { storeLifecycle } from '../../../test/store-lifecycle.js';
 import { openStore } from '../open-store.js';
 import type { Store } from '../store.js';
 import { postgresMigrations } from './postgres-migrations.js';
@@ -28,7 +29,7 @@ describe.runIf(available)('PostgreSQL store', () => {
   });
 
   let schema: string | undefined;
-  storeConformance('PostgreSQL', {
+  const factory: ConformanceFactory = {
     async open() {
       schema = freshSchema();
       created.add(schema);
@@ -55,7 +56,9 @@ describe.runIf(available)('PostgreSQL store', () => {
       }
     },
     duplicateKeyCode: '23505',
-  });
+  };
+  storeConformance('PostgreSQL', factory);
+  storeLifecycle('PostgreSQL', factory);
 
   describe('PostgreSQL adapter', () => {
     /** Opens stores on one fresh schema and always closes them and drops it. */

@@ -24,6 +24,7 @@ import type {
   Store,
 } from '../store.js';
 import type { SqlDialect, Statement, TableName, Work } from './dialect.js';
+import { pruneStatements } from './sql-pruning.js';
 import { prepared, SqlFragment, sqlTag } from './statement.js';
 
 /**
@@ -174,6 +175,8 @@ export function createSqlStore(dialect: SqlDialect): Store {
     return { outcome: 'conflict', state: await dialect.run(() => refreshTokenState(w.parentId)) };
   }
 
+  const prunable = pruneStatements(sql, { sessions, tokens, devices, events });
+
   return {
     dialect: dialect.name,
 
@@ -270,15 +273,17 @@ export function createSqlStore(dialect: SqlDialect): Store {
           ${onConflict}`;
       });
     },
-    deleteClient(id, now) {
+    deleteClient(id, now, event) {
       return dialect.transaction(function* () {
         yield sql`UPDATE ${sessions} SET revoked_at = ${now}, revoked_reason = 'admin'
           WHERE client_id = ${id} AND revoked_at IS NULL`;
-        return (yield* changesOf(sql`DELETE FROM ${clients} WHERE id = ${id}`)) === 1;
+        const deleted = (yield* changesOf(sql`DELETE FROM ${clients} WHERE id = ${id}`)) === 1;
+        if (deleted) yield* recordEvent(event);
+        return deleted;
       });
     },
 
-    createSession({ session: s, firstToken, verifiedPasswordHash, sessionLimit }) {
+    createSession({ session: s, firstToken, verifiedPasswordHash, sessionLimit, event: loginEvent }) {
       // Together or not at all: a session without a token could never be used
       // or listed correctly; a token without a session breaks the foreign key.
       return dialect.transaction(function* (): Work<SessionCreation> {
@@ -298,6 +303,7 @@ export function createSqlStore(dialect: SqlDialect): Store {
             ${s.idleExpiresAt}, ${s.expiresAt}, ${s.userAgent}, ${s.ip}, ${s.dpopJkt ?? null})`;
         yield sql`INSERT INTO ${tokens} (id, session_id, secret_hash, parent_id, successor_id, created_at, used_at)
           VALUES (${firstToken.id}, ${s.id}, ${firstToken.secretHash}, NULL, NULL, ${s.createdAt}, NULL)`;
+        yield* recordEvent(loginEvent);
         if (!sessionLimit) return { created: true, evicted: [] };
         // The user's row is locked above, so concurrent logins of one user
         // count one after another and the cap holds exactly.
@@ -445,14 +451,38 @@ export function createSqlStore(dialect: SqlDialect): Store {
     },
     async listSecurityEvents(opts = {}) {
       const limit = opts.limit ?? 100;
-      const userId = opts.userId;
+      const userId = opts.userId ?? null;
+      const type = opts.type ?? null;
+      const since = opts.since ?? 0;
       // The id is the order of recording: events with the same `at` still come back newest first.
       const found = await read(() =>
-        userId
-          ? rowsOf(sql`SELECT * FROM ${events} WHERE user_id = ${userId} ORDER BY id DESC LIMIT ${limit}`)
-          : rowsOf(sql`SELECT * FROM ${events} ORDER BY id DESC LIMIT ${limit}`),
+        rowsOf(sql`SELECT * FROM ${events}
+          WHERE (CAST(${userId} AS TEXT) IS NULL OR user_id = ${userId})
+            AND (CAST(${type} AS TEXT) IS NULL OR type = ${type}) AND at >= ${since}
+          ORDER BY id DESC LIMIT ${limit}`),
       );
       return found.map(toEvent);
+    },
+
+    pruneBatch(kind, cutoffs, limit) {
+      // One statement per batch, in a transaction of its own (SQLite: BEGIN
+      // IMMEDIATE, so it queues for the write lock instead of failing to
+      // upgrade a read): a refresh waits for at most one small batch. Two
+      // instances choosing the same rows delete them once; the later one
+      // simply deletes fewer.
+      return dialect.transaction(() => changesOf(prunable(kind, cutoffs, limit, 'delete')));
+    },
+    async countPrunable(kind, cutoffs) {
+      const [r] = await read(() => rowsOf(prunable(kind, cutoffs, Number.MAX_SAFE_INTEGER, 'count')));
+      return Number(r?.n ?? 0);
+    },
+    async countActiveSessions(now) {
+      // Answered from the partial index on live sessions: idle_expires_at never exceeds expires_at.
+      const [r] = await read(() =>
+        rowsOf(sql`SELECT CAST(COUNT(*) AS INTEGER) AS n FROM ${sessions}
+          WHERE revoked_at IS NULL AND idle_expires_at > ${now}`),
+      );
+      return Number(r?.n ?? 0);
     },
   };
 }

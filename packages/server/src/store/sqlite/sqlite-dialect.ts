@@ -183,7 +183,17 @@ export function createSqliteDialect(options: SqliteDialectOptions): SqlDialect {
     async close() {
       if (db.open) group.flush();
       cache.clear();
-      if (db.open) db.close();
+      if (!db.open) return;
+      // Fold the WAL back into the database file, so a copy of baton.db alone is
+      // complete and the -wal file does not linger. Best effort: another process
+      // reading the file makes it return busy, and its own close checkpoints.
+      try {
+        if (String(db.pragma('journal_mode', { simple: true })) === 'wal')
+          db.pragma('wal_checkpoint(TRUNCATE)');
+      } catch {
+        // closing matters more than checkpointing
+      }
+      db.close();
     },
   };
   return dialect;

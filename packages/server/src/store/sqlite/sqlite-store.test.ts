@@ -2,12 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { storeConformance } from '../../../test/store-conformance.js';
+import { type ConformanceFactory, storeConformance } from '../../../test/store-conformance.js';
+import { storeLifecycle } from '../../../test/store-lifecycle.js';
 import { createSqliteStore } from './sqlite-store.js';
 
 let dir: string | undefined;
 
-storeConformance('SQLite (file, WAL)', {
+const factory: ConformanceFactory = {
   async open() {
     dir = mkdtempSync(join(tmpdir(), 'baton-sqlite-'));
     const store = createSqliteStore({ filename: join(dir, 'baton.db') });
@@ -35,4 +36,6 @@ storeConformance('SQLite (file, WAL)', {
     }
   },
   duplicateKeyCode: 'SQLITE_CONSTRAINT_PRIMARYKEY',
-});
+};
+storeConformance('SQLite (file, WAL)', factory);
+storeLifecycle('SQLite (file, WAL)', factory);
