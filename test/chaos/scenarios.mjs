@@ -50,7 +50,10 @@ async function startFaultedPopulation(env, dpop) {
     async stop() {
       for (const t of timers) clearTimeout(t);
       const minutes = (Date.now() - t0) / 60_000;
-      const refreshes = env.balancer.stats.requests.refresh - refreshBefore;
+      // The balancer's refresh count is shared by every population running at once (bound and
+      // unbound run side by side), so the per-session rate is this population's own count: the
+      // refreshes its clients made and got an answer to.
+      const throughBalancer = env.balancer.stats.requests.refresh - refreshBefore;
       const stats = await population.stop();
       const spurious = stats.signedOut.filter((e) => e.source === 'local');
       const signedOutSessions = new Set(stats.signedOut.map((e) => e.session));
@@ -63,7 +66,7 @@ async function startFaultedPopulation(env, dpop) {
       const notes = [
         `${env.sessions} sessions × 3 client instances (one per worker thread, file storage + file lock), clocks ±10 min, session ${forward} jumped +3 h, session ${back} set back 1 h`,
         `calls ${stats.calls}, first attempt failed ${stats.firstAttemptFailed}, failed after retries ${failed} ${JSON.stringify(stats.failed)}; of those, while an instance was down: ${during('pass')} with errors passed through, ${during('skip')} with it skipped`,
-        `client refreshFailed events by code ${JSON.stringify(stats.refreshFailed)}; refreshes through the balancer by status ${JSON.stringify(env.balancer.stats.refreshStatus)}`,
+        `client refreshFailed events by code ${JSON.stringify(stats.refreshFailed)}; refreshes through the balancer (every population) ${throughBalancer} by status ${JSON.stringify(env.balancer.stats.refreshStatus)}; this population's own ${stats.refreshedLocal}`,
       ];
       if (stats.unhandledCount > 0)
         notes.push(
@@ -79,7 +82,7 @@ async function startFaultedPopulation(env, dpop) {
         signOuts: signedOutSessions.size,
         calls: stats.calls,
         failed,
-        refreshesPerSessionMin: refreshes / env.sessions / minutes,
+        refreshesPerSessionMin: stats.refreshedLocal / env.sessions / minutes,
         notes,
       };
     },

@@ -3,9 +3,9 @@ import {
   type DpopKey,
   describeKey,
   generateDpopKey,
+  hasWebCrypto,
   proofUri,
   signProof,
-  subtleCrypto,
 } from './dpop-proof.js';
 import { BatonClientError } from './errors.js';
 import type { AuthEvents } from './events.js';
@@ -72,7 +72,7 @@ export class DpopAgent {
     private readonly events: AuthEvents,
   ) {
     if (!config.dpop) this.unavailable = 'disabled';
-    else if (subtleCrypto() === undefined) this.unavailable = 'no_webcrypto';
+    else if (!hasWebCrypto()) this.unavailable = 'no_webcrypto';
     else {
       // A storage that can keep keys (a file, memory) keeps them next to the
       // session; otherwise IndexedDB, which every tab of the origin shares;

@@ -5,6 +5,15 @@
  */
 
 /**
+ * A DPoP key pair. Declared here rather than using the DOM's `CryptoKeyPair`,
+ * so apps type-checking without the DOM lib (Node) can use the package's types.
+ */
+export interface DpopKeyPair {
+  readonly publicKey: CryptoKey;
+  readonly privateKey: CryptoKey;
+}
+
+/**
  * A place that keeps DPoP key pairs (a `TokenStorage` may offer one as its
  * `keys` member). Any method may be synchronous or return a promise.
  */
@@ -17,16 +26,16 @@ export interface DpopKeyStore {
    */
   readonly extractable: boolean;
   /** The pair under `name`, or null. */
-  get(name: string): CryptoKeyPair | null | undefined | Promise<CryptoKeyPair | null | undefined>;
+  get(name: string): DpopKeyPair | null | undefined | Promise<DpopKeyPair | null | undefined>;
   /** Replaces the pair under `name`. */
-  set(name: string, pair: CryptoKeyPair): void | Promise<void>;
+  set(name: string, pair: DpopKeyPair): void | Promise<void>;
   /** Forgets the pair under `name` (at sign-out). */
   delete(name: string): void | Promise<void>;
 }
 
 /** A key store in memory: keys live as long as the store object (and stay non-extractable). */
 export function memoryKeyStore(): DpopKeyStore {
-  const pairs = new Map<string, CryptoKeyPair>();
+  const pairs = new Map<string, DpopKeyPair>();
   return {
     extractable: false,
     get: (name) => pairs.get(name) ?? null,
@@ -101,10 +110,8 @@ export function indexedDbKeyStore(): DpopKeyStore {
   return {
     extractable: false,
     async get(name) {
-      const value = (await run('readonly', (store) => store.get(name))) as Partial<CryptoKeyPair> | undefined;
-      return value?.privateKey !== undefined && value.publicKey !== undefined
-        ? (value as CryptoKeyPair)
-        : null;
+      const value = (await run('readonly', (store) => store.get(name))) as Partial<DpopKeyPair> | undefined;
+      return value?.privateKey !== undefined && value.publicKey !== undefined ? (value as DpopKeyPair) : null;
     },
     async set(name, pair) {
       await run('readwrite', (store) =>

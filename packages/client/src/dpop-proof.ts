@@ -1,3 +1,4 @@
+import type { DpopKeyPair } from './dpop-keys.js';
 /**
  * DPoP proofs (RFC 9449): an ES256 key pair per session, its RFC 7638
  * thumbprint, and the signed `dpop+jwt` the client sends with each login and
@@ -7,7 +8,7 @@
 
 /** A session's key pair with what every proof repeats: its public JWK and thumbprint. */
 export interface DpopKey {
-  readonly pair: CryptoKeyPair;
+  readonly pair: DpopKeyPair;
   /** The public key only (`kty`, `crv`, `x`, `y`): what goes into each proof's header. */
   readonly jwk: { kty: 'EC'; crv: 'P-256'; x: string; y: string };
   /** RFC 7638 thumbprint of `jwk`: the server binds the session to it. */
@@ -28,11 +29,19 @@ export interface ProofClaims {
 const ES256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 
 /** The WebCrypto `subtle` of this realm, or undefined (an insecure context, an old runtime). */
-export function subtleCrypto(): SubtleCrypto | undefined {
+function subtleCrypto(): SubtleCrypto | undefined {
   const crypto = (globalThis as { crypto?: { subtle?: SubtleCrypto } }).crypto;
   return typeof crypto?.subtle?.generateKey === 'function' && typeof crypto.subtle.sign === 'function'
     ? crypto.subtle
     : undefined;
+}
+
+/**
+ * Whether this runtime has WebCrypto's `subtle` (browsers, workers, Node 20).
+ * A boolean, so the package's type declarations name no DOM-only type.
+ */
+export function hasWebCrypto(): boolean {
+  return subtleCrypto() !== undefined;
 }
 
 /**
@@ -42,12 +51,12 @@ export function subtleCrypto(): SubtleCrypto | undefined {
  */
 export async function generateDpopKey(extractable: boolean): Promise<DpopKey> {
   const subtle = requireSubtle();
-  const pair = (await subtle.generateKey(ES256, extractable, ['sign', 'verify'])) as CryptoKeyPair;
+  const pair = (await subtle.generateKey(ES256, extractable, ['sign', 'verify'])) as DpopKeyPair;
   return describeKey(pair);
 }
 
 /** The public JWK and thumbprint of a stored key pair. The public half is always exportable. */
-export async function describeKey(pair: CryptoKeyPair): Promise<DpopKey> {
+export async function describeKey(pair: DpopKeyPair): Promise<DpopKey> {
   const subtle = requireSubtle();
   const exported = await subtle.exportKey('jwk', pair.publicKey);
   if (exported.kty !== 'EC' || exported.crv !== 'P-256' || !exported.x || !exported.y)
