@@ -5,12 +5,21 @@
  */
 
 /**
- * A DPoP key pair. Declared here rather than using the DOM's `CryptoKeyPair`,
- * so apps type-checking without the DOM lib (Node) can use the package's types.
+ * A WebCrypto `CryptoKey`, described by its members: the package's type
+ * declarations then need no DOM lib, so a Node app type-checks against them.
+ * Every real CryptoKey is one.
  */
+export interface DpopCryptoKey {
+  readonly type: string;
+  readonly extractable: boolean;
+  readonly algorithm: object;
+  readonly usages: readonly string[];
+}
+
+/** A DPoP key pair (a WebCrypto `CryptoKeyPair`, described the same way). */
 export interface DpopKeyPair {
-  readonly publicKey: CryptoKey;
-  readonly privateKey: CryptoKey;
+  readonly publicKey: DpopCryptoKey;
+  readonly privateKey: DpopCryptoKey;
 }
 
 /**

@@ -58,7 +58,7 @@ export async function generateDpopKey(extractable: boolean): Promise<DpopKey> {
 /** The public JWK and thumbprint of a stored key pair. The public half is always exportable. */
 export async function describeKey(pair: DpopKeyPair): Promise<DpopKey> {
   const subtle = requireSubtle();
-  const exported = await subtle.exportKey('jwk', pair.publicKey);
+  const exported = await subtle.exportKey('jwk', pair.publicKey as CryptoKey);
   if (exported.kty !== 'EC' || exported.crv !== 'P-256' || !exported.x || !exported.y)
     throw new TypeError('DPoP key is not an ES256 key');
   const jwk = { kty: 'EC', crv: 'P-256', x: exported.x, y: exported.y } as const;
@@ -95,7 +95,7 @@ export async function signProof(key: DpopKey, claims: ProofClaims): Promise<stri
   const input = `${base64urlJson(header)}.${base64urlJson(payload)}`;
   const signature = await requireSubtle().sign(
     { name: 'ECDSA', hash: 'SHA-256' },
-    key.pair.privateKey,
+    key.pair.privateKey as CryptoKey,
     new TextEncoder().encode(input),
   );
   return `${input}.${base64url(new Uint8Array(signature))}`;

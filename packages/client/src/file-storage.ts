@@ -193,8 +193,8 @@ function fileKeyStore(
     },
     async set(name, pair) {
       const subtle = globalThis.crypto.subtle;
-      const privateJwk = await subtle.exportKey('jwk', pair.privateKey);
-      const publicJwk = await subtle.exportKey('jwk', pair.publicKey);
+      const privateJwk = await subtle.exportKey('jwk', pair.privateKey as CryptoKey);
+      const publicJwk = await subtle.exportKey('jwk', pair.publicKey as CryptoKey);
       await update((all) => {
         all[keyEntry(name)] = JSON.stringify({ privateJwk, publicJwk });
       });
