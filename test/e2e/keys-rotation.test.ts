@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { CLI, type RunningBaton, startBaton } from './support/baton.js';
+import { CLI, type RunningBaton, startPairWithUser } from './support/baton.js';
 
 const USER = { email: 'kim@example.com', password: 'correct horse battery' };
 const POLL = '1s';
@@ -46,15 +46,7 @@ const me = (on: RunningBaton, token: string) =>
   fetch(`http://127.0.0.1:${on.port}/auth/me`, { headers: { authorization: `Bearer ${token}` } });
 
 beforeAll(async () => {
-  const env = { BATON_LIMIT_IP_PER_MIN: 'off', BATON_KEY_POLL_INTERVAL: POLL };
-  a = await startBaton({ env });
-  b = await startBaton({ env: { ...env, BATON_ISSUER: a.url }, dataDir: a.dataDir });
-  const res = await fetch(`http://127.0.0.1:${a.port}/auth/register`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(USER),
-  });
-  expect(res.status).toBe(201);
+  [a, b] = await startPairWithUser({ BATON_LIMIT_IP_PER_MIN: 'off', BATON_KEY_POLL_INTERVAL: POLL }, USER);
 });
 afterAll(async () => {
   await Promise.all([a?.stop(), b?.stop()]);

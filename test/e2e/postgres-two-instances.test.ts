@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresMigrations } from '../../packages/server/src/store/postgres/postgres-migrations.js';
-import { CLI, metricValue, type RunningBaton, startBaton } from './support/baton.js';
+import { metricValue, type RunningBaton, runCli, startBaton } from './support/baton.js';
 import { serviceAvailable } from './support/services.js';
 
 /**
@@ -18,25 +17,6 @@ const SECRET = `pw-${randomBytes(6).toString('hex')}`;
 const databaseUrl = (schema: string) => `postgres://postgres:${SECRET}@${SERVER}?schema=${schema}`;
 
 const postgresUp = await serviceAvailable('PostgreSQL', 5432);
-
-/** Runs the CLI to completion without blocking the event loop (several run at once). */
-function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: { PATH: process.env.PATH ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, out }));
-  });
-}
 
 describe.runIf(postgresUp)('two server processes on one PostgreSQL database', () => {
   const admin = new pg.Pool({ connectionString: `postgres://postgres@${SERVER}`, max: 1 });

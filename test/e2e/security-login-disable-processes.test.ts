@@ -1,7 +1,6 @@
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, type RunningBaton, startBaton } from './support/baton.js';
+import { type RunningBaton, runCli, startBaton } from './support/baton.js';
 
 /**
  * Hardening: `baton users disable` run as its own process while two
@@ -14,24 +13,6 @@ const PASSWORD = 'correct horse battery';
 const ROUNDS = 4;
 const N = 6;
 const MAX_BATCHES = 40;
-
-function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: { PATH: process.env.PATH ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, out }));
-  });
-}
 
 describe('a login in flight on another process loses to `baton users disable`', () => {
   let a: RunningBaton;

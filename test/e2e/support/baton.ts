@@ -131,3 +131,44 @@ export async function startBaton(opts: StartBatonOptions = {}): Promise<RunningB
     },
   };
 }
+
+/** Runs the CLI to completion without blocking the event loop (several may run at once); env is all it gets besides PATH. */
+export function runCli(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => resolve({ code, out }));
+  });
+}
+
+/**
+ * Two `baton serve` processes on one SQLite file with one issuer (the
+ * deployment of many instances, in small), and a registered user.
+ */
+export async function startPairWithUser(
+  env: Record<string, string>,
+  user: { email: string; password: string },
+): Promise<[RunningBaton, RunningBaton]> {
+  const a = await startBaton({ env });
+  const b = await startBaton({ env: { ...env, BATON_ISSUER: a.url }, dataDir: a.dataDir });
+  const res = await fetch(`http://127.0.0.1:${a.port}/auth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(user),
+  });
+  if (res.status !== 201) throw new Error(`registering the test user answered ${res.status}`);
+  return [a, b];
+}
