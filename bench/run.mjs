@@ -7,6 +7,8 @@
 //   npm run bench -- rotations|logins|verify|memory   one part only
 //   options: --reps N --duration S --warmup S --levels 1,16 --targets key,key --rss-duration S
 //            --sessions N (memory figure) --no-write (print, do not write the files)
+//            --cpu-prof DIR (each server writes a V8 CPU profile into DIR; implies --no-write,
+//            since profiling slows the servers down)
 //
 // Needs the built server (`npm run build`) and PostgreSQL at BENCH_POSTGRES_URL
 // (default postgres://postgres@127.0.0.1:5432/test) for the baton-postgres target.
@@ -16,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { checkBaton, checkScript, checkSeedAsWritten } from './lib/checks.mjs';
 import { measureLogins, measureMemory, measureRssOverTime, measureVerify } from './lib/extras.mjs';
-import { killAll, spawnNode, stop, waitForLine } from './lib/processes.mjs';
+import { killAll, profileServersInto, spawnNode, stop, waitForLine } from './lib/processes.mjs';
 import { machine, markdown, summarize, svgChart } from './lib/report.mjs';
 import { BATON_CLI, TARGETS } from './lib/targets.mjs';
 
@@ -34,8 +36,28 @@ const { values, positionals } = parseArgs({
     sessions: { type: 'string' },
     note: { type: 'string' },
     'no-write': { type: 'boolean', default: false },
+    'cpu-prof': { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
   },
 });
+if (values.help) {
+  // The usage is the comment at the top of this file.
+  const { readFileSync } = await import('node:fs');
+  const head = readFileSync(fileURLToPath(import.meta.url), 'utf8')
+    .split('\n')
+    .slice(1);
+  const usage = head.slice(
+    0,
+    head.findIndex((l) => !l.startsWith('//')),
+  );
+  console.log(usage.map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+  process.exit(0);
+}
+if (values['cpu-prof'] !== undefined) {
+  mkdirSync(values['cpu-prof'], { recursive: true });
+  profileServersInto(values['cpu-prof']);
+  values['no-write'] = true;
+}
 const PARTS = ['rotations', 'logins', 'verify', 'memory'];
 const part = positionals[0];
 if (part !== undefined && !PARTS.includes(part)) {
@@ -103,6 +125,7 @@ async function runTarget(target, rep) {
         warmupMs: opts.warmupMs,
         durationMs: opts.durationMs,
         serverPid: server.pid,
+        databaseCommand: target.databaseCommand,
         tokens: server.tokens,
         tag: `r${rep}`,
       }),
@@ -155,7 +178,7 @@ try {
         const rows = await runTarget(target, rep);
         for (const r of rows)
           log(
-            `  c=${r.c} rot/s=${r.rotPerS.toFixed(0)} ok/s=${r.okPerS.toFixed(0)} p99=${r.p99?.toFixed(2)} ms errors=${r.errors} cpu=${r.cpuUsPerReq?.toFixed(0)} µs/req`,
+            `  c=${r.c} rot/s=${r.rotPerS.toFixed(0)} ok/s=${r.okPerS.toFixed(0)} p99=${r.p99?.toFixed(2)} ms errors=${r.errors} cpu=${r.cpuUsPerReq?.toFixed(0)} µs/req${r.dbCpuUsPerReq == null ? '' : ` db-cpu=${r.dbCpuUsPerReq.toFixed(0)} µs/req`}`,
           );
         samples.push(...rows);
       }

@@ -8,7 +8,7 @@
 // window in which every request's latency, status and the server's CPU time are recorded.
 import { performance } from 'node:perf_hooks';
 import { Client } from 'undici';
-import { treeCpuMicros } from './processes.mjs';
+import { commandCpuMicros, treeCpuMicros } from './processes.mjs';
 import { protocols } from './protocols.mjs';
 
 const MAX_REQUESTS_PER_LOOP = 5_000_000;
@@ -68,6 +68,7 @@ async function runLoops(tokens, c, ms, record) {
   };
   const end = performance.now() + ms;
   const cpu0 = record ? treeCpuMicros(job.serverPid) : 0;
+  const db0 = record && job.databaseCommand ? commandCpuMicros(job.databaseCommand) : 0;
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: c }, async (_, i) => {
@@ -97,7 +98,14 @@ async function runLoops(tokens, c, ms, record) {
   );
   const elapsedMs = performance.now() - t0;
   const cpu1 = record ? treeCpuMicros(job.serverPid) : 0;
-  return { ...stats, elapsedMs, latencies: latencies?.subarray(0, count), cpuMicros: cpu1 - cpu0 };
+  const db1 = record && job.databaseCommand ? commandCpuMicros(job.databaseCommand) : 0;
+  return {
+    ...stats,
+    elapsedMs,
+    latencies: latencies?.subarray(0, count),
+    cpuMicros: cpu1 - cpu0,
+    dbCpuMicros: job.databaseCommand ? db1 - db0 : null,
+  };
 }
 
 function percentile(sorted, q) {
@@ -126,6 +134,7 @@ try {
       p95: percentile(sorted, 0.95),
       p99: percentile(sorted, 0.99),
       cpuUsPerReq: done > 0 ? r.cpuMicros / done : null,
+      dbCpuUsPerReq: done > 0 && r.dbCpuMicros !== null ? r.dbCpuMicros / done : null,
     };
     process.stdout.write(`${JSON.stringify(line)}\n`);
   }

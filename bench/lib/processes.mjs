@@ -8,6 +8,12 @@ import { cpus } from 'node:os';
 const CORES = cpus().length;
 const CLK_TCK = 100; // USER_HZ on Linux: /proc/<pid>/stat counts CPU time in 1/100 s.
 const live = new Set();
+let cpuProfileDir;
+
+/** Makes every server started from now on (the processes pinned to a core) write a CPU profile into `dir`. */
+export function profileServersInto(dir) {
+  cpuProfileDir = dir;
+}
 
 /** True when there are cores to separate the server (core 0) from the load generator (core 1). */
 export const PINNING = CORES >= 2;
@@ -30,8 +36,11 @@ export function freePort() {
  * {@link killAll} can end it. Output is kept (bounded) for error messages.
  */
 export function spawnNode(args, { core, env = {}, stdin = 'ignore' } = {}) {
+  // `--cpu-prof DIR` (bench/run.mjs): every server writes a V8 CPU profile there when it exits.
+  const profile = core !== undefined && cpuProfileDir !== undefined;
+  const nodeArgs = profile ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`, ...args] : args;
   const cmd = PINNING && core !== undefined ? 'taskset' : process.execPath;
-  const argv = PINNING && core !== undefined ? ['-c', String(core), process.execPath, ...args] : args;
+  const argv = PINNING && core !== undefined ? ['-c', String(core), process.execPath, ...nodeArgs] : nodeArgs;
   const child = spawn(cmd, argv, { env: { ...process.env, ...env }, stdio: [stdin, 'pipe', 'pipe'] });
   let output = '';
   const keep = (chunk) => {
@@ -140,6 +149,28 @@ export function processTree(root) {
 export function treeCpuMicros(root) {
   let ticks = 0;
   for (const pid of processTree(root)) ticks += statOf(pid)?.ticks ?? 0;
+  return (ticks * 1_000_000) / CLK_TCK;
+}
+
+/**
+ * CPU time of every process whose command is `name` (e.g. `postgres`: the
+ * postmaster and all backends), in microseconds. Machine-wide: anything else
+ * using that database server at the time is counted too.
+ */
+export function commandCpuMicros(name) {
+  let ticks = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const comm = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
+      if (comm !== name) continue;
+      const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
   return (ticks * 1_000_000) / CLK_TCK;
 }
 

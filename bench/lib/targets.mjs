@@ -122,6 +122,8 @@ export const TARGETS = [
     key: 'baton-postgres',
     baton: true,
     protocol: 'baton-auth',
+    // The database server's own CPU is reported beside Baton's.
+    databaseCommand: 'postgres',
     start: () => startBaton({ db: 'postgres' }),
   },
   {
