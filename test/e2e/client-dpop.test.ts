@@ -232,4 +232,26 @@ describe('client DPoP in Node against a real server', () => {
     expect(after['reuse_detected']).toBe(before['reuse_detected']);
     expect(c.dpop).toEqual({ bound: true });
   });
+
+  it('a thief without the key cannot sign the owner out; the owner’s logout, signed by the key, ends the session on the server', async () => {
+    const { c, file, storageKey } = await signedIn();
+    const stored = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
+    const { refreshToken } = JSON.parse(stored[storageKey]!) as { refreshToken: string };
+    const accessToken = await c.getAccessToken();
+    const me = () => fetch(`${baton.url}/auth/me`, { headers: { Authorization: `Bearer ${accessToken}` } });
+    const thief = await fetch(`${proxy.url}/auth/logout`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ refresh_token: refreshToken }),
+    });
+    expect(thief.status).toBe(400);
+    expect(await thief.json()).toMatchObject({ error: 'invalid_dpop_proof' });
+    expect(thief.headers.get('dpop-nonce')).toMatch(/^[A-Za-z0-9_-]+$/);
+    // The session lives on: its access token is still accepted by the server.
+    expect((await me()).status).toBe(200);
+    expect(await c.logout()).toEqual({ revoked: true });
+    // Ended server-side: the server refuses the session's unexpired access token at once.
+    expect((await me()).status).toBe(401);
+    expect(c.getSession()).toBeNull();
+  });
 });

@@ -95,6 +95,21 @@ describe('DPoP across tabs', () => {
     expect(server.keyRefusals).toEqual([]);
   });
 
+  it('a tab without the key signs out locally and sends no unsigned logout (it would be refused); the server session lives on', async () => {
+    const server = shortLived();
+    const storage = memoryStorage();
+    const keyed = tab(server, storage);
+    const keyless = tab(server, withoutKeys(storage));
+    const { sessionId } = await keyed.login(credentials);
+    await until(() => keyless.getSession() !== null, 'keyless tab signed in');
+    expect(await keyless.logout()).toEqual({ revoked: false });
+    expect(keyless.getSession()).toBeNull();
+    await until(() => keyed.getSession() === null, 'the tab with the key signed out too');
+    expect(server.requests.filter((r) => r.path === '/auth/logout')).toEqual([]);
+    expect(server.keyRefusals).toEqual([]);
+    expect(server.activeSessions()).toEqual([sessionId]);
+  });
+
   it('clients without a storage (the default) share the key within the realm, as they share the session', async () => {
     const server = shortLived();
     const first = clientFor(server, { dpop: true });
@@ -133,6 +148,20 @@ describe('DPoP in cookie mode', () => {
     expect(refresh.dpop).not.toBeNull();
     expect(refresh.csrf).toBe('1');
     expect(server.refreshes.rotated).toBe(1);
+  });
+
+  it('logout signs its request beside the cookie, and the server ends the session and clears the cookie', async () => {
+    const server = fakeServer();
+    const client = clientFor(server, { dpop: true, mode: 'cookie' });
+    const { sessionId } = await client.login(credentials);
+    expect(await client.logout()).toEqual({ revoked: true });
+    const logout = server.requests.find((r) => r.path === '/auth/logout')!;
+    expect(logout.dpop).not.toBeNull();
+    expect(logout.csrf).toBe('1');
+    expect(server.proofs.at(-1)).toMatchObject({ path: '/auth/logout', outcome: 'accepted' });
+    expect(server.activeSessions()).not.toContain(sessionId);
+    expect(server.cookie).toBeNull();
+    expect(server.keyRefusals).toEqual([]);
   });
 
   it('a new tab that knows nothing yet probes the cookie with the stored key', async () => {

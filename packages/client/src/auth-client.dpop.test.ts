@@ -213,6 +213,34 @@ describe('what binding changes', () => {
   });
 });
 
+describe('signing out a bound session', () => {
+  it('logout signs its request with the session’s key, and the server ends the session', async () => {
+    const server = fakeServer();
+    const client = boundClient(server);
+    const { sessionId } = await client.login(credentials);
+    expect(await client.logout()).toEqual({ revoked: true });
+    expect(server.activeSessions()).not.toContain(sessionId);
+    expect(server.keyRefusals).toEqual([]);
+    const [login, logout] = server.proofs;
+    expect(logout).toMatchObject({ path: '/auth/logout', outcome: 'accepted' });
+    expect(logout!.payload['htu']).toBe(`${server.origin}/auth/logout`);
+    expect(logout!.header['jwk']).toEqual(login!.header['jwk']);
+    expect(logout!.payload['jti']).not.toBe(login!.payload['jti']);
+  });
+
+  it('a stale nonce at logout costs one transparent retry, and the session still ends', async () => {
+    const server = fakeServer();
+    const client = boundClient(server);
+    const { sessionId } = await client.login(credentials);
+    server.expireNonces(); // the nonce the login's answer carried is no longer honoured
+    expect(await client.logout()).toEqual({ revoked: true });
+    const logouts = server.proofs.filter((p) => p.path === '/auth/logout');
+    expect(logouts.map((p) => p.outcome)).toEqual(['use_dpop_nonce', 'accepted']);
+    expect(logouts[1]!.payload['nonce']).toMatch(/^nonce_/);
+    expect(server.activeSessions()).not.toContain(sessionId);
+  });
+});
+
 describe('falling back to unbound sessions', () => {
   it('without WebCrypto: an unbound login, and the property and the event say why', async () => {
     const real = globalThis.crypto;

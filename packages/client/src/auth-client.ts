@@ -179,8 +179,16 @@ class BatonAuthClient {
     let revoked = false;
     const endSession = async () => {
       const current = await this.session.readCurrent();
-      const answer = await requestLogout(this.http, current?.kind === 'session' ? current : null);
-      if (answer !== undefined) revoked = answer;
+      const live = current?.kind === 'session' ? current : null;
+      // A bound session ends only with its key's proof (RFC 9449 §5). Without
+      // the key here, an unsigned logout would be refused (and recorded like
+      // a thief's attempt): sign out locally only, and the server session
+      // lives until its idle timeout (docs/client.md).
+      const key = await this.dpop.keyFor(live).catch(() => undefined);
+      if (key !== undefined) {
+        const answer = await requestLogout(this.http, live, this.dpop.sender(key));
+        if (answer !== undefined) revoked = answer;
+      }
       await this.signOutLocally('logout');
     };
     try {

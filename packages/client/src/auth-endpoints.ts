@@ -79,23 +79,27 @@ export async function requestRefresh(
 
 /**
  * `POST /auth/logout` for the session `live` (null: cookie mode may still
- * hold one). Resolves whether the server confirmed it, or undefined when no
- * answer came (offline); never rejects,
- * because the local sign-out must happen regardless.
+ * hold one). A bound session's logout carries a DPoP proof by its key
+ * (`sender`), in both modes: the server ends a bound session only with one
+ * (RFC 9449 §5). Resolves whether the server confirmed it, or undefined
+ * when no answer came (offline); never rejects, because the local sign-out
+ * must happen regardless.
  */
 export async function requestLogout(
   ctx: AuthHttpContext,
   live: LiveState | null,
+  sender?: ProofSender,
 ): Promise<boolean | undefined> {
   let revoked: boolean | undefined;
+  const send = sender === undefined ? postAuth : sender.post;
   try {
     let response: Response | undefined;
     if (ctx.mode === 'token' && live?.refreshToken !== undefined) {
-      response = await postAuth(ctx, '/auth/logout', { refresh_token: live.refreshToken });
+      response = await send(ctx, '/auth/logout', { refresh_token: live.refreshToken });
     } else if (ctx.mode === 'cookie') {
       // The cookie identifies the session; the bearer token is a fallback
       // for when the cookie is already gone (it ends the session too).
-      response = await postAuth(
+      response = await send(
         ctx,
         '/auth/logout',
         {},
@@ -110,11 +114,20 @@ export async function requestLogout(
   return revoked;
 }
 
-/** Ends the session of a grant we no longer want (its session was signed out meanwhile). Best effort. */
-export async function revokeQuietly(ctx: AuthHttpContext, grant: TokenGrant): Promise<void> {
+/**
+ * Ends the session of a grant we no longer want (its session was signed out
+ * meanwhile), signed by `sender` like the refresh that got it (a bound
+ * session ends only with its key's proof). Best effort.
+ */
+export async function revokeQuietly(
+  ctx: AuthHttpContext,
+  grant: TokenGrant,
+  sender?: ProofSender,
+): Promise<void> {
+  const send = sender === undefined ? postAuth : sender.post;
   try {
     const body = grant.refreshToken === undefined ? {} : { refresh_token: grant.refreshToken };
-    const response = await postAuth(ctx, '/auth/logout', body, {
+    const response = await send(ctx, '/auth/logout', body, {
       Authorization: `Bearer ${grant.accessToken}`,
     });
     await response.body?.cancel();

@@ -45,12 +45,17 @@ const MESSAGES: Record<DpopUnavailableReason, string> = {
 
 /** Sends one auth POST, with a DPoP proof when there is a key. */
 export interface ProofSender {
-  post(ctx: AuthHttpContext, path: string, body: Record<string, unknown>): Promise<Response>;
+  post(
+    ctx: AuthHttpContext,
+    path: string,
+    body: Record<string, unknown>,
+    headers?: Record<string, string>,
+  ): Promise<Response>;
 }
 
 /**
  * The client's side of RFC 9449: the session's key (created at login, kept
- * in the key store under the storage key), proofs for login and refresh,
+ * in the key store under the storage key), proofs for login, refresh and logout,
  * the latest server nonce, and the one transparent retry on
  * `use_dpop_nonce`. It falls back to unbound sessions, and says so, where
  * WebCrypto or a key store is missing.
@@ -169,7 +174,7 @@ export class DpopAgent {
 
   /** A sender that signs each request with `key` (none when null). */
   sender(key: DpopKey | null): ProofSender {
-    return { post: (ctx, path, body) => this.post(ctx, path, body, key) };
+    return { post: (ctx, path, body, headers) => this.post(ctx, path, body, key, headers) };
   }
 
   /**
@@ -182,10 +187,11 @@ export class DpopAgent {
     path: string,
     body: Record<string, unknown>,
     key: DpopKey | null,
+    extra: Record<string, string> = {},
   ): Promise<Response> {
     for (let attempt = 0; ; attempt++) {
       const headers: Record<string, string> =
-        key === null ? {} : { DPoP: await this.proof(key, `${ctx.baseUrl}${path}`) };
+        key === null ? extra : { ...extra, DPoP: await this.proof(key, `${ctx.baseUrl}${path}`) };
       const response = await postAuth(ctx, path, body, headers);
       this.observe(response);
       if (key === null || attempt > 0 || response.status !== 400) return response;

@@ -285,8 +285,9 @@ export class Refresher {
     const key = await this.dpop.keyFor(base);
     const sentAt = this.config.now();
     let grant: TokenGrant;
+    const sender = this.dpop.sender(key);
     try {
-      grant = await requestRefresh(this.http, base, this.dpop.sender(key));
+      grant = await requestRefresh(this.http, base, sender);
     } catch (error) {
       if (!(error instanceof BatonClientError && error.code === 'invalid_grant')) throw error;
       return this.onInvalidGrant(base);
@@ -296,7 +297,8 @@ export class Refresher {
     if (settle.action === 'signed_out') {
       // We just rotated a session that was signed out meanwhile: end it
       // again, or in cookie mode our response would have revived the cookie.
-      await revokeQuietly(this.http, grant);
+      // Signed by the same key: the grant's session is bound to it like the one refreshed.
+      await revokeQuietly(this.http, grant, sender);
     }
     if (settle.action !== 'commit') return this.settled(settle);
     const next = liveState(

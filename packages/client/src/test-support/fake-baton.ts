@@ -8,7 +8,8 @@
  * DPoP as docs/dpop.md says: proofs are verified with WebCrypto, every
  * login and refresh answer carries a nonce, a login with a proof binds the
  * session, and a bound session's spent token with a proof by its key gets
- * the same successor at any age.
+ * the same successor at any age. A bound session ends at logout only with
+ * a proof by its key, as on the server.
  */
 import { FakeDpop, type SeenProof } from './fake-dpop.js';
 
@@ -236,7 +237,7 @@ export class FakeBaton {
     text: string,
   ): Promise<Response> {
     const key = `${method} ${path}`;
-    if (key === 'POST /auth/login' || key === 'POST /auth/refresh') {
+    if (key === 'POST /auth/login' || key === 'POST /auth/refresh' || key === 'POST /auth/logout') {
       // As the server: every answer of these routes, errors included, carries a nonce and the server's time.
       const response = await this.dpopRoute(key, body, seen);
       response.headers.set('DPoP-Nonce', this.dpop.nonce());
@@ -250,6 +251,7 @@ export class FakeBaton {
     const proof = seen.dpop === null ? null : await this.dpop.check(seen.dpop, seen.path);
     if (proof !== null && 'error' in proof)
       return json(400, { error: proof.error, error_description: proof.error });
+    if (key === 'POST /auth/logout') return this.logout(body, seen, proof?.jkt);
     if (key === 'POST /auth/refresh') {
       const fromBody = typeof body['refresh_token'] === 'string' ? body['refresh_token'] : undefined;
       const cookieMode = fromBody === undefined;
@@ -271,19 +273,6 @@ export class FakeBaton {
         return json(201, {
           user: { id: this.users.get(email)!.id, email, created_at: new Date(this.clock.ms).toISOString() },
         });
-      }
-      case 'POST /auth/logout': {
-        const fromBody = typeof body['refresh_token'] === 'string' ? body['refresh_token'] : undefined;
-        const rt = fromBody ?? this.cookie ?? undefined;
-        const record = rt === undefined ? undefined : this.refreshTokens.get(rt);
-        if (record) this.revokeSession(record.sessionId);
-        else {
-          const at = seen.authorization?.replace(/^Bearer /, '');
-          const access = at === undefined ? undefined : this.accessTokens.get(at);
-          if (access) this.revokeSession(access.sessionId);
-        }
-        if (fromBody === undefined) this.cookie = null;
-        return new Response(null, { status: 204 });
       }
       case 'POST /auth/logout-all': {
         const denied = this.checkAccess(seen.authorization);
@@ -309,6 +298,31 @@ export class FakeBaton {
       default:
         return json(404, { error: 'not_found', error_description: 'No such route' });
     }
+  }
+
+  /** `POST /auth/logout`: by refresh token (body or cookie), else by access token (never bound). */
+  private logout(body: Record<string, unknown>, seen: SeenRequest, jkt: string | undefined): Response {
+    const fromBody = typeof body['refresh_token'] === 'string' ? body['refresh_token'] : undefined;
+    const rt = fromBody ?? this.cookie ?? undefined;
+    const record = rt === undefined ? undefined : this.refreshTokens.get(rt);
+    if (record) {
+      const session = this.sessions.get(record.sessionId);
+      if (session && !session.revoked && session.jkt !== undefined && session.jkt !== jkt) {
+        // As the server: a thief with the token but not the key cannot sign the owner out.
+        this.keyRefusals.push(jkt === undefined ? 'dpop_proof_missing' : 'dpop_key_mismatch');
+        return json(400, {
+          error: 'invalid_dpop_proof',
+          error_description: 'This session is bound to a DPoP key: send a DPoP proof by that key to end it',
+        });
+      }
+      this.revokeSession(record.sessionId);
+    } else {
+      const at = seen.authorization?.replace(/^Bearer /, '');
+      const access = at === undefined ? undefined : this.accessTokens.get(at);
+      if (access) this.revokeSession(access.sessionId);
+    }
+    if (fromBody === undefined) this.cookie = null;
+    return new Response(null, { status: 204 });
   }
 
   private login(body: Record<string, unknown>, seen: SeenRequest, jkt: string | undefined): Response {

@@ -52,6 +52,15 @@ export interface RefreshInput extends RequestContext {
   dpop?: DpopInput;
 }
 
+/**
+ * Who asks to end a session by a refresh token (logout, RFC 7009 revocation):
+ * where the request came from, and its `DPoP` header, if it had one.
+ */
+export interface EndSessionInput extends RequestContext {
+  /** Verified here whenever sent; a DPoP-bound session ends only with a proof by its key (RFC 9449 §5). */
+  dpop?: DpopInput;
+}
+
 /** Sessions: rotation, revocation (by the user, an operator, RFC 7009), introspection. */
 export interface Sessions {
   /**
@@ -84,9 +93,21 @@ export interface Sessions {
    * client authentication `invalid_client` (the client must authenticate,
    * RFC 7009 §2.1 and RFC 6749 §5.2), by another client `unauthorized_client`
    * (the token was not issued to it); either way nothing is revoked.
-   * @see RFC 7009 §2.1
+   *
+   * A live DPoP-bound session ends only with a proof by its key, as it
+   * refreshes only with one: without it, or with another key's, the request
+   * is refused (`invalid_dpop_proof`) and recorded as a security event, and
+   * the session lives on, so a thief who copied the token but not the key
+   * cannot sign its owner out. A proof that is sent is verified (and its
+   * `jti` spent) whatever the token; for an unbound session a valid one
+   * changes nothing.
+   * @see RFC 7009 §2.1, RFC 9449 §5
    */
-  revokeRefreshToken(refreshToken: unknown, client?: AuthenticatedClient): Promise<void>;
+  revokeRefreshToken(
+    refreshToken: unknown,
+    client?: AuthenticatedClient,
+    input?: EndSessionInput,
+  ): Promise<void>;
   /** What a genuine refresh token refers to; null for unknown, garbage or forged tokens. */
   refreshTokenInfo(refreshToken: unknown): Promise<RefreshTokenInfo | null>;
   /** Live sessions of a user, newest first. */
@@ -132,11 +153,19 @@ export interface Sessions {
    * - A genuine token issued to another client is refused
    *   (`unauthorized_client`), as RFC 7009 §2.1 requires.
    *
+   * - A refresh token of a live DPoP-bound session needs a proof by the
+   *   session's key, as in {@link Sessions.revokeRefreshToken}; access
+   *   tokens are not bound and need none.
+   *
    * The formats of refresh and access tokens are disjoint, so
    * `token_type_hint` is not needed to find either (§2.1 makes it a hint only).
-   * @see RFC 7009 §2.1, §2.2
+   * @see RFC 7009 §2.1, §2.2, RFC 9449 §5
    */
-  revokeToken(token: string, client: AuthenticatedClient): Promise<RevocationOutcome>;
+  revokeToken(
+    token: string,
+    client: AuthenticatedClient,
+    input?: EndSessionInput,
+  ): Promise<RevocationOutcome>;
 }
 
 const INACTIVE: InactiveToken = Object.freeze({ active: false });
@@ -190,6 +219,27 @@ export function createSessions(core: CoreContext, tokens: AccessTokens, dpop: Dp
     throw invalidGrant('Refresh token reuse detected; the session has been revoked');
   }
 
+  /** Records a bound session's token presented without its key's proof (for `action`). Revokes nothing. */
+  async function recordWrongSender(
+    session: SessionRecord,
+    proof: VerifiedDpop | undefined,
+    t: number,
+    ctx: RequestContext,
+    action: 'refresh' | 'logout' | 'revoke',
+  ): Promise<void> {
+    const type = proof ? 'dpop_key_mismatch' : 'dpop_proof_missing';
+    await store.recordSecurityEvent({
+      type,
+      at: t,
+      userId: session.userId,
+      sessionId: session.id,
+      clientId: session.clientId,
+      ip: ctx.ip ?? null,
+      detail: { action },
+    });
+    emit({ kind: 'proof_refused', reason: type });
+  }
+
   /**
    * A bound session's token without its key's proof: refused and recorded,
    * but nothing is revoked, so a thief without the key can neither use the
@@ -201,20 +251,40 @@ export function createSessions(core: CoreContext, tokens: AccessTokens, dpop: Dp
     t: number,
     ctx: RequestContext,
   ): Promise<never> {
-    await store.recordSecurityEvent({
-      type: proof ? 'dpop_key_mismatch' : 'dpop_proof_missing',
-      at: t,
-      userId: state.session.userId,
-      sessionId: state.session.id,
-      clientId: state.session.clientId,
-      ip: ctx.ip ?? null,
-    });
     emit({ kind: 'refresh', outcome: 'invalid', sessionId: state.session.id });
-    emit({ kind: 'proof_refused', reason: proof ? 'dpop_key_mismatch' : 'dpop_proof_missing' });
+    await recordWrongSender(state.session, proof, t, ctx, 'refresh');
     throw invalidGrant(
       proof
         ? 'This session is bound to another DPoP key'
         : 'This session is bound to a DPoP key: refresh it with a DPoP proof by that key',
+    );
+  }
+
+  /**
+   * Ending a live bound session takes its key's proof, as refreshing it does:
+   * otherwise a thief who copied the token, but cannot have the key, could
+   * still sign the owner out. Refused as `invalid_dpop_proof`, not
+   * `invalid_grant` (the token is valid, only not for this sender) and not
+   * RFC 7009's silent 200 (a client that lost its proof must not believe it
+   * signed out); recorded, and nothing is revoked. A session already over
+   * has nothing left to protect: ending it again stays a no-op.
+   * @see RFC 9449 §5
+   */
+  async function assertMayEnd(
+    session: SessionRecord,
+    proof: VerifiedDpop | undefined,
+    ctx: RequestContext,
+    action: 'logout' | 'revoke',
+  ): Promise<void> {
+    if (session.dpopJkt === undefined || proof?.jkt === session.dpopJkt) return;
+    const t = now();
+    if (liveness(session, t) !== null) return;
+    await recordWrongSender(session, proof, t, ctx, action);
+    throw new BatonError(
+      'invalid_dpop_proof',
+      proof
+        ? 'This session is bound to another DPoP key: send a DPoP proof by that key to end it'
+        : 'This session is bound to a DPoP key: send a DPoP proof by that key to end it',
     );
   }
 
@@ -335,7 +405,9 @@ export function createSessions(core: CoreContext, tokens: AccessTokens, dpop: Dp
       return reuseDetected(state, t, input);
     },
 
-    async revokeRefreshToken(refreshToken, client) {
+    async revokeRefreshToken(refreshToken, client, input = {}) {
+      // A proof that was sent is checked (and its jti spent) whatever the token: a bad one is a 400.
+      const proof = input.dpop ? await dpop.verify(input.dpop) : undefined;
       const found = await findOwnedState(refreshToken);
       if (!found) return;
       const { session } = found.state;
@@ -348,6 +420,7 @@ export function createSessions(core: CoreContext, tokens: AccessTokens, dpop: Dp
           'invalid_client',
           'This refresh token belongs to a confidential client: authenticate the client to revoke it',
         );
+      await assertMayEnd(session, proof, input, 'logout');
       await endSession(session, 'logout');
     },
 
@@ -458,12 +531,14 @@ export function createSessions(core: CoreContext, tokens: AccessTokens, dpop: Dp
       }
     },
 
-    async revokeToken(token, client) {
+    async revokeToken(token, client, input = {}) {
       const notYours = () => new BatonError('unauthorized_client', 'The token was not issued to this client');
+      const proof = input.dpop ? await dpop.verify(input.dpop) : undefined;
       if (parseRefreshToken(token)) {
         const found = await sessions.refreshTokenInfo(token);
         if (!found) return 'unknown';
         if (found.session.clientId !== client.id) throw notYours();
+        await assertMayEnd(found.session, proof, input, 'revoke');
         return (await endSession(found.session, 'token_revoked')) ? 'revoked' : 'already_revoked';
       }
       if (token.split('.').length !== 3) return 'unknown';

@@ -473,6 +473,183 @@ describe('DPoP-bound sessions', () => {
     expect((await refresh(refresh_token)).statusCode).toBe(200);
   });
 
+  describe('ending a bound session needs its key’s proof (logout, RFC 7009 revoke)', () => {
+    const browser = { origin: ISSUER, 'sec-fetch-site': 'same-origin', 'x-baton-csrf': '1' };
+    /** A session as a client holds it: the token in a body, or in the refresh cookie. */
+    interface Held {
+      token: string;
+      cookie: boolean;
+    }
+    interface Ender {
+      name: string;
+      path: '/auth/logout' | '/oauth/revoke';
+      cookie: boolean;
+      hint?: string;
+      ok: number;
+    }
+    const enders: Ender[] = [
+      { name: '/auth/logout, token in the body', path: '/auth/logout', cookie: false, ok: 204 },
+      { name: '/auth/logout, token in the cookie', path: '/auth/logout', cookie: true, ok: 204 },
+      {
+        name: '/oauth/revoke, token_type_hint=refresh_token',
+        path: '/oauth/revoke',
+        cookie: false,
+        hint: 'refresh_token',
+        ok: 200,
+      },
+      { name: '/oauth/revoke, no hint', path: '/oauth/revoke', cookie: false, ok: 200 },
+    ];
+
+    async function hold(cookie: boolean, headers: Record<string, string> = { dpop: proof('/auth/login') }) {
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/auth/login',
+        headers: cookie ? { ...browser, ...headers } : headers,
+        payload: cookie ? { ...credentials, mode: 'cookie' } : credentials,
+      });
+      expect(res.statusCode).toBe(200);
+      const token = cookie
+        ? res.cookies.find((c) => c.name === REFRESH_COOKIE)!.value
+        : res.json().refresh_token;
+      return { token, cookie } as Held;
+    }
+
+    function end(e: Ender, held: Held, dpop?: string) {
+      const extra: Record<string, string> = dpop === undefined ? {} : { dpop };
+      if (e.path === '/oauth/revoke') {
+        const hint = e.hint === undefined ? '' : `&token_type_hint=${e.hint}`;
+        return t.app.inject({
+          method: 'POST',
+          url: '/oauth/revoke',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', ...extra },
+          payload: `client_id=app&token=${encodeURIComponent(held.token)}${hint}`,
+        });
+      }
+      return held.cookie
+        ? t.app.inject({
+            method: 'POST',
+            url: '/auth/logout',
+            headers: { ...browser, ...extra },
+            cookies: { [REFRESH_COOKIE]: held.token },
+          })
+        : t.app.inject({
+            method: 'POST',
+            url: '/auth/logout',
+            headers: extra,
+            payload: { refresh_token: held.token },
+          });
+    }
+
+    /** A bound refresh by the owner, with its key: 200 while the session lives. */
+    const refreshHeld = (held: Held, headers: Record<string, string> = { dpop: proof('/auth/refresh') }) =>
+      held.cookie
+        ? t.app.inject({
+            method: 'POST',
+            url: '/auth/refresh',
+            headers: { ...browser, ...headers },
+            cookies: { [REFRESH_COOKIE]: held.token },
+          })
+        : refresh(held.token, headers);
+
+    const dpopEvents = async () =>
+      (await t.store.listSecurityEvents()).filter((e) => e.type.startsWith('dpop_')).map((e) => e.type);
+
+    describe.each(enders)('$name', (e) => {
+      it('without a proof: 400 invalid_dpop_proof, dpop_proof_missing recorded, the session lives on', async () => {
+        const held = await hold(e.cookie);
+        const res = await end(e, held);
+        expect(res.statusCode).toBe(400);
+        expect(res.json()).toEqual({
+          error: 'invalid_dpop_proof',
+          error_description: 'This session is bound to a DPoP key: send a DPoP proof by that key to end it',
+        });
+        expect(res.headers['dpop-nonce']).toMatch(/^[A-Za-z0-9_-]{40,}$/);
+        expect(res.body).not.toContain(held.token);
+        // The refresh cookie is not cleared: the session was not ended.
+        expect(res.cookies.find((c) => c.name === REFRESH_COOKIE)).toBeUndefined();
+        const events = await t.store.listSecurityEvents();
+        expect(events[0]).toMatchObject({
+          type: 'dpop_proof_missing',
+          ip: '127.0.0.1',
+          sessionId: expect.stringMatching(/^ses_/),
+        });
+        expect(events.some((x) => x.type === 'session_revoked')).toBe(false);
+        expect((await refreshHeld(held)).statusCode).toBe(200);
+      });
+
+      it('with another key’s proof: 400 invalid_dpop_proof, dpop_key_mismatch recorded, the session lives on', async () => {
+        const held = await hold(e.cookie);
+        const res = await end(e, held, proof(e.path, {}, proofKey()));
+        expect(res.statusCode).toBe(400);
+        expect(res.json().error).toBe('invalid_dpop_proof');
+        expect(await dpopEvents()).toEqual(['dpop_key_mismatch']);
+        expect((await refreshHeld(held)).statusCode).toBe(200);
+      });
+
+      it('with its key’s proof: the session ends, and its token no longer refreshes', async () => {
+        const held = await hold(e.cookie);
+        const res = await end(e, held, proof(e.path));
+        expect(res.statusCode).toBe(e.ok);
+        expect(await dpopEvents()).toEqual([]);
+        const after = await refreshHeld(held);
+        expect(after.statusCode).toBe(401);
+        expect(after.json().error).toBe('invalid_grant');
+      });
+
+      it('a proof for another endpoint, or a replayed one, is refused and ends nothing', async () => {
+        const held = await hold(e.cookie);
+        const other = await end(e, held, proof(e.path === '/auth/logout' ? '/oauth/revoke' : '/auth/logout'));
+        expect(other.statusCode).toBe(400);
+        expect(other.json().error).toBe('invalid_dpop_proof');
+        const captured = proof(e.path);
+        // Spent on a request for an unknown token (a proof that is sent is always checked)...
+        const spent = await end(e, { ...held, token: 'brt_unknown.token' }, captured);
+        expect(spent.statusCode).toBe(e.ok);
+        // ...and replayed with the live token.
+        const replay = await end(e, held, captured);
+        expect(replay.statusCode).toBe(400);
+        expect(replay.json().error).toBe('invalid_dpop_proof');
+        expect((await refreshHeld(held)).statusCode).toBe(200);
+      });
+
+      it('a stale proof gets use_dpop_nonce with a nonce, and a proof with that nonce ends the session', async () => {
+        const held = await hold(e.cookie);
+        const stale = await end(e, held, proof(e.path, { iat: Math.floor(t.clock() / 1000) - 600 }));
+        expect(stale.statusCode).toBe(400);
+        expect(stale.json().error).toBe('use_dpop_nonce');
+        const nonce = stale.headers['dpop-nonce'] as string;
+        expect(nonce).toMatch(/^[A-Za-z0-9_-]{40,}$/);
+        const retried = await end(e, held, proof(e.path, { iat: Math.floor(t.clock() / 1000) - 600, nonce }));
+        expect(retried.statusCode).toBe(e.ok);
+        expect((await refreshHeld(held)).statusCode).toBe(401);
+      });
+
+      it('an unbound session ends without a proof, and with a valid one (checked, then ignored)', async () => {
+        const plain = await hold(e.cookie, {});
+        expect((await end(e, plain)).statusCode).toBe(e.ok);
+        expect((await refreshHeld(plain, {})).statusCode).toBe(401);
+        const other = await hold(e.cookie, {});
+        const bad = await end(e, other, proof(e.path, { htm: 'GET' }));
+        expect(bad.statusCode).toBe(400);
+        expect(bad.json().error).toBe('invalid_dpop_proof');
+        expect((await end(e, other, proof(e.path))).statusCode).toBe(e.ok);
+        expect((await refreshHeld(other, {})).statusCode).toBe(401);
+        expect(await dpopEvents()).toEqual([]);
+      });
+    });
+
+    it('logout by access token still ends a bound session without a proof (access tokens are not bound yet)', async () => {
+      const { access_token, refresh_token } = await login();
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/auth/logout',
+        headers: { authorization: `Bearer ${access_token}` },
+      });
+      expect(res.statusCode).toBe(204);
+      expect((await refresh(refresh_token)).statusCode).toBe(401);
+    });
+  });
+
   it('cookie mode binds the cookie-held token: the proof travels in the header', async () => {
     const browser = { origin: ISSUER, 'sec-fetch-site': 'same-origin', 'x-baton-csrf': '1' };
     const res = await t.app.inject({

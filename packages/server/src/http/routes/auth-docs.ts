@@ -61,11 +61,27 @@ export const AUTH_DOCS = {
     tag: 'auth',
     summary: 'End a session',
     description:
-      'By refresh token (body, or the cookie with X-Baton-CSRF) or by access token. Idempotent: an already ended session answers 204 too. A confidential client’s token is revoked only with its credentials.',
-    security: [[], ['refreshCookie'], ['bearer'], ['clientBasic']],
+      'By refresh token (body, or the cookie with X-Baton-CSRF) or by access token. Idempotent: an already ended session answers 204 too. A confidential client’s token is revoked only with its credentials. A DPoP-bound session’s refresh token ends it only with a proof by its key (400 invalid_dpop_proof without one, and the session lives on); a proof that is sent is verified. Logout by access token reads no proof.',
+    security: [[], ['dpop'], ['refreshCookie'], ['refreshCookie', 'dpop'], ['bearer'], ['clientBasic']],
     headers: ['origin', 'x-baton-csrf'],
-    responses: noContent('The session is ended'),
-    errors: ['invalid_token', 'invalid_client', 'unauthorized_client', 'access_denied'],
+    responses: {
+      204: {
+        description: 'The session is ended',
+        headers: {
+          'cache-control': 'no-store',
+          'dpop-nonce': 'The current DPoP nonce (RFC 9449 §8)',
+          'set-cookie': 'Clears the refresh cookie',
+        },
+      },
+    },
+    errors: [
+      'invalid_token',
+      'invalid_client',
+      'unauthorized_client',
+      'access_denied',
+      'invalid_dpop_proof',
+      'use_dpop_nonce',
+    ],
   },
   logoutAll: {
     tag: 'auth',

@@ -232,6 +232,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
     {
       ...guarded,
       ...doc(AUTH_DOCS.logout),
+      onRequest,
       schema: {
         body: {
           type: 'object',
@@ -246,14 +247,21 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: RouteContext): voi
     async (request, reply) => {
       const fromBody = request.body?.refresh_token;
       const fromCookie = fromBody === undefined ? cookieToken(request) : undefined;
+      // A DPoP-bound session ends only with its key's proof, as it refreshes (core decides).
+      const from = {
+        userAgent: request.headers['user-agent'] ?? null,
+        ip: request.ip,
+        dpop: dpopInput(request, '/auth/logout'),
+      };
       if (fromBody !== undefined) {
         assertSameSiteRequest(request, await allowedOrigins(request, sessionClientOf(fromBody)));
         // A confidential client's token is revoked only with its credentials (core decides).
-        await service.revokeRefreshToken(fromBody, await clientOfRequest(request));
+        await service.revokeRefreshToken(fromBody, await clientOfRequest(request), from);
       } else if (fromCookie !== undefined) {
         assertCsrfProof(request, await allowedOrigins(request, sessionClientOf(fromCookie)));
-        await service.revokeRefreshToken(fromCookie);
+        await service.revokeRefreshToken(fromCookie, undefined, from);
       } else {
+        // Access tokens are not DPoP-bound (docs/dpop.md): this path reads no proof.
         const accessToken = bearerToken(request);
         if (accessToken === null) {
           throw new BatonError(

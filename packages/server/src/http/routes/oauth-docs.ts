@@ -55,11 +55,22 @@ export const OAUTH_DOCS = {
     tag: 'oauth',
     summary: 'Revocation endpoint',
     description:
-      'Revoking a refresh or an access token ends its session. Unknown or garbage tokens answer 200 too. @see RFC 7009 §2',
-    security: [[], ['clientBasic']],
+      'Revoking a refresh or an access token ends its session. Unknown or garbage tokens answer 200 too. The refresh token of a DPoP-bound session is revoked only with a proof by its key: without one, 400 invalid_dpop_proof and the session lives on (the token is valid, its sender is not its holder). A proof that is sent is verified. @see RFC 7009 §2, RFC 9449 §5',
+    security: [[], ['dpop'], ['clientBasic']],
     form: { properties: tokenParams, required: ['token'] },
-    responses: { 200: { description: 'Revoked, or nothing to revoke', headers: noStore } },
-    errors: ['invalid_client', 'unauthorized_client', 'unsupported_token_type'],
+    responses: {
+      200: {
+        description: 'Revoked, or nothing to revoke',
+        headers: { ...noStore, 'dpop-nonce': 'The current DPoP nonce (RFC 9449 §8)' },
+      },
+    },
+    errors: [
+      'invalid_client',
+      'unauthorized_client',
+      'unsupported_token_type',
+      'invalid_dpop_proof',
+      'use_dpop_nonce',
+    ],
   },
   introspect: {
     tag: 'oauth',

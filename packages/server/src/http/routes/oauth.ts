@@ -109,17 +109,27 @@ export function registerOAuthRoutes(app: FastifyInstance, ctx: RouteContext): vo
 
   /**
    * `POST /oauth/revoke`: revoking a refresh or an access token ends its
-   * session. 200 with an empty body for unknown or garbage tokens too.
-   * @see RFC 7009 §2
+   * session. 200 with an empty body for unknown or garbage tokens too. A
+   * DPoP-bound session's refresh token needs a proof by its key (400
+   * `invalid_dpop_proof` without one); a proof that is sent is verified.
+   * @see RFC 7009 §2, RFC 9449 §5
    */
-  app.post('/oauth/revoke', routeOptions(OAUTH_DOCS.revoke), async (request, reply) => {
-    reply.headers(NO_STORE);
-    const p = readParams(request, ['token', 'token_type_hint', 'client_id', 'client_secret']);
-    if (p.token === undefined) throw invalidRequest('token is required');
-    const client = await requireClient(ctx, request, p);
-    await service.revokeToken(p.token, client);
-    return reply.code(200).send();
-  });
+  app.post(
+    '/oauth/revoke',
+    { ...routeOptions(OAUTH_DOCS.revoke), onRequest: dpopNonceHook(ctx) },
+    async (request, reply) => {
+      reply.headers(NO_STORE);
+      const p = readParams(request, ['token', 'token_type_hint', 'client_id', 'client_secret']);
+      if (p.token === undefined) throw invalidRequest('token is required');
+      const client = await requireClient(ctx, request, p);
+      await service.revokeToken(p.token, client, {
+        userAgent: request.headers['user-agent'] ?? null,
+        ip: request.ip,
+        dpop: dpopInput(request, '/oauth/revoke'),
+      });
+      return reply.code(200).send();
+    },
+  );
 
   /**
    * `POST /oauth/introspect`, for confidential clients (resource servers)
