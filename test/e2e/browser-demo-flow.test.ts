@@ -152,12 +152,14 @@ describe.skipIf(!hasChromium)('npm run demo in Chromium', () => {
     await expect.poll(() => chainStates(tab2)).toEqual(['spent', 'current']);
 
     // Fingerprints only: neither the refresh tokens nor the access token are on screen.
-    const text = await tab1.locator('body').innerText();
+    const text = (await tab1.locator('body').textContent()) ?? '';
     const accessToken = await tab1.evaluate(() =>
       (window as unknown as DemoWindow).batonDemo.client.getAccessToken(),
     );
+    expect(accessToken).toMatch(/^eyJ/);
+    expect(text).toContain('"sub": "usr_');
     expect(text).not.toContain('brt_');
-    expect(text).not.toContain(accessToken);
+    expect(text).not.toContain(accessToken!);
     await tab1.screenshot({ path: resultPath('browser-demo-flow-2-rotated.png'), fullPage: true });
     expect(pageErrors).toEqual([]);
   });

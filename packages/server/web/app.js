@@ -433,7 +433,10 @@ async function fingerprint(/** @type {string} */ token) {
 async function observeGrant(path, response) {
   const body = await response.json().catch(() => null);
   if (!response.ok) {
-    if (path === '/auth/refresh')
+    // The start-up probe of a page that has no session yet: nothing went wrong.
+    if (path === '/auth/refresh' && response.status === 401 && client.getSession() === null)
+      log('start-up: no session to restore; log in to start one', 'step');
+    else if (path === '/auth/refresh')
       log(
         `refresh refused: ${response.status} ${body?.error ?? ''}: ${body?.error_description ?? ''}`,
         'failed',
@@ -468,9 +471,12 @@ async function observeGrant(path, response) {
     if (previous) previous.spentAt = now;
     const n = (chain.rows.at(-1)?.n ?? 0) + 1;
     chain.rows.push({ n, fp, token, issuedAt: now, spentAt: null, tab: tabId, how: 'refresh' });
+    const after = keyBound()
+      ? `The session is bound to this browser's key (DPoP), so #${previous?.n} is useless to anyone without it`
+      : `For ${graceMs / 1000} s a replay of #${previous?.n} still gets #${n} (a lost answer, a racing tab); after that it means theft`;
     log(
       previous
-        ? `rotation: refresh token #${previous.n} (${previous.fp ?? 'cookie'}) is spent, #${n} (${shown}) is current. For ${graceMs / 1000} s a replay of #${previous.n} still gets #${n} (a lost answer, a racing tab); after that it means theft`
+        ? `rotation: refresh token #${previous.n} (${previous.fp ?? 'cookie'}) is spent, #${n} (${shown}) is current. ${after}`
         : `rotation: refresh token #${n} (${shown}) is current`,
       'step',
     );
@@ -478,6 +484,13 @@ async function observeGrant(path, response) {
   publishChain();
   renderChain();
 }
+
+/**
+ * Whether the session is bound to a DPoP key (cookie mode here): then a spent token is
+ * honoured again only with this browser's proof, with no time limit, so there is no
+ * grace window to count down.
+ */
+const keyBound = () => mode === 'cookie' && client.dpop.bound;
 
 /** Tells the other tabs (same origin, same browser) what this one saw. */
 function publishChain() {
@@ -551,11 +564,12 @@ function renderChain() {
         const left = graceMs - (Date.now() - r.spentAt);
         const successorCurrent = r === newestSpent;
         state = 'spent';
-        text =
-          successorCurrent && left > 0
+        text = keyBound()
+          ? 'spent · without this browser’s key it is refused'
+          : successorCurrent && left > 0
             ? `spent · grace ${seconds(left)} s left: a replay still gets #${r.n + 1}`
             : 'spent · a replay now means theft';
-        if (successorCurrent && left > 0) tr.dataset.grace = 'true';
+        if (successorCurrent && left > 0 && !keyBound()) tr.dataset.grace = 'true';
       }
       tr.dataset.state = state;
       const cells = [
