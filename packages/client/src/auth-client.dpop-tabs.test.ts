@@ -128,6 +128,29 @@ describe('DPoP across tabs', () => {
     expect(server.refreshCount).toBe(1);
   });
 
+  it('a keyless tab whose token is due but still works sends it at once, and adopts the refresh it asked for when it comes', async () => {
+    const server = shortLived();
+    const storage = memoryStorage();
+    const keyed = tab(server, storage);
+    const keyless = tab(server, withoutKeys(storage), { peerRefreshTimeoutMs: 60_000 });
+    const keylessEvents = recordEvents(keyless);
+    await keyed.login(credentials);
+    await until(() => keyless.getSession() !== null, 'keyless tab signed in');
+    const first = await keyless.getAccessToken();
+
+    // Due (inside the 30 s margin of a 2 min token), not expired.
+    server.clock.advance(100_000);
+    expect((await keyless.fetch('/auth/me')).status).toBe(200);
+    await until(
+      () => keylessEvents.some((e) => e.name === 'tokenRefreshed'),
+      'keyless tab adopts the refresh',
+    );
+    expect(await keyless.getAccessToken()).not.toBe(first);
+    expect(server.refreshes).toMatchObject({ rotated: 1, invalid: 0 });
+    expect(server.keyRefusals).toEqual([]);
+    expect(keylessEvents.map((e) => e.name)).not.toContain('refreshFailed');
+  });
+
   it('a keyless tab whose call comes while the tab with the key is refreshing waits for that refresh', async () => {
     const server = shortLived();
     const storage = memoryStorage();
