@@ -223,6 +223,47 @@ describe.skipIf(!hasChromium)('demo page in Chromium', () => {
     expect(pageErrors).toEqual([]);
   });
 
+  it('a tab without the key (dpop: false) gets its expired call answered by the tabs with the key, in the same call', async () => {
+    // Same origin and profile as the demo tabs (BroadcastChannel, Web Locks,
+    // cookies), but this tab's client cannot sign: it must not refresh the
+    // bound session itself (the server would refuse it), and asks the others.
+    const keyless = await context.newPage();
+    await keyless.goto(`${baton.url}/healthz`);
+    // A string, so that the test's transform leaves the page's import() alone.
+    await keyless.evaluate(`import('${baton.url}/web/client/index.js').then(({ createAuthClient }) => {
+      window.keyless = createAuthClient({ baseUrl: '${baton.url}', mode: 'cookie', dpop: false });
+    })`);
+    type Keyless = { keyless: DemoWindow['batonDemo']['client'] };
+    await keyless.waitForFunction(() => (window as unknown as Keyless).keyless.getSession() !== null);
+    await keyless.waitForFunction(
+      () => {
+        const session = (window as unknown as Keyless).keyless.getSession();
+        return session !== null && session.expiresAt < Date.now();
+      },
+      undefined,
+      { timeout: 30_000, polling: 100 },
+    );
+    const before = await refreshCounts(baton);
+    const result = await keyless.evaluate(async () => {
+      const client = (window as unknown as Keyless).keyless;
+      const response = await client.fetch('/auth/me');
+      return { status: response.status, dpop: client.dpop, token: await client.getAccessToken() };
+    });
+    expect(result.status).toBe(200);
+    expect(result.dpop).toEqual({ bound: true, reason: 'disabled' });
+    const after = await refreshCounts(baton);
+    // One refresh, by a tab with the key; no refusal of a proof-less refresh.
+    expect(after.rotated - before.rotated).toBe(1);
+    expect(after.invalid - before.invalid).toBe(0);
+    expect(after.reuse_detected).toBe(0);
+    const demoToken = await pages[0]!.evaluate(() =>
+      (window as unknown as DemoWindow).batonDemo.client.getAccessToken(),
+    );
+    expect(result.token).toBe(demoToken);
+    await keyless.close();
+    expect(pageErrors).toEqual([]);
+  });
+
   it('signing out in one tab signs out all of them, and the cookie no longer works', async () => {
     const before = await refreshCounts(baton);
     await pages[2]!.click('#logout');

@@ -60,16 +60,19 @@ describe('DPoP across tabs', () => {
     expect(server.isBound(sessionId!)).toBe(true);
   });
 
-  it('a tab without the key never refreshes a bound session: it reports dpop_unavailable, keeps the session, and adopts the other tab’s refresh', async () => {
+  it('a tab without the key never refreshes a bound session: alone, it reports dpop_unavailable, keeps the session, and adopts the refresh of a tab with the key opened later', async () => {
     const server = shortLived();
     const storage = memoryStorage();
     const keyed = tab(server, storage);
-    const keyless = tab(server, withoutKeys(storage));
+    // Short, so that the wait for a peer that is not there does not slow the suite.
+    const keyless = tab(server, withoutKeys(storage), { peerRefreshTimeoutMs: 200 });
     const keylessEvents = recordEvents(keyless);
     const unavailable: AuthClientEvents['dpopUnavailable'][] = [];
     keyless.on('dpopUnavailable', (e) => unavailable.push(e));
     await keyed.login(credentials);
     await until(() => keyless.getSession() !== null, 'keyless tab signed in');
+    // The tab with the key is closed: nobody can refresh, and nobody answers the keyless tab's request.
+    keyed.dispose();
 
     server.clock.advance(minutes(3));
     // Refreshing without the key would be answered invalid_grant, and that would sign out every tab.
@@ -78,13 +81,16 @@ describe('DPoP across tabs', () => {
       retryable: false,
     });
     expect(server.refreshCount).toBe(0);
+    expect(server.requests.filter((r) => r.path === '/auth/refresh')).toEqual([]);
     expect(unavailable.map((e) => e.reason)).toEqual(['key_missing']);
     expect(keyless.dpop).toEqual({ bound: true, reason: 'no_key_store' });
     expect(keylessEvents.map((e) => e.name)).not.toContain('signedOut');
     expect(keyless.getSession()).not.toBeNull();
 
-    // The tab with the key refreshes; the keyless one adopts the result without a request of its own.
-    expect((await keyed.fetch('/auth/me')).status).toBe(200);
+    // A tab with the key opens and refreshes; the keyless one adopts the result without a request of its own.
+    const reopened = tab(server, storage);
+    await until(() => reopened.getSession() !== null, 'reopened tab signed in');
+    expect((await reopened.fetch('/auth/me')).status).toBe(200);
     await until(
       () => keylessEvents.some((e) => e.name === 'tokenRefreshed'),
       'keyless tab hears the refresh',
@@ -110,6 +116,135 @@ describe('DPoP across tabs', () => {
     expect(server.activeSessions()).toEqual([sessionId]);
   });
 
+  it('a keyless tab asks the tab with the key to refresh and gets the new session within the same call', async () => {
+    const server = shortLived();
+    const storage = memoryStorage();
+    const keyed = tab(server, storage);
+    // Long: the call must end because the answer came, not because the wait ran out.
+    const keyless = tab(server, withoutKeys(storage), { peerRefreshTimeoutMs: 60_000 });
+    const keylessEvents = recordEvents(keyless);
+    await keyed.login(credentials);
+    await until(() => keyless.getSession() !== null, 'keyless tab signed in');
+
+    server.clock.advance(minutes(3));
+    expect((await keyless.fetch('/auth/me')).status).toBe(200);
+    // One refresh, by the tab with the key (with its proof); the keyless tab sent none.
+    expect(server.refreshCount).toBe(1);
+    expect(server.refreshes).toMatchObject({ rotated: 1, reuse_detected: 0, invalid: 0 });
+    expect(server.keyRefusals).toEqual([]);
+    const refreshes = server.requests.filter((r) => r.path === '/auth/refresh');
+    expect(refreshes.every((r) => r.dpop !== null)).toBe(true);
+    expect(await keyless.getAccessToken()).toBe(await keyed.getAccessToken());
+    // Nothing failed as far as the app can tell.
+    const names = keylessEvents.map((e) => e.name);
+    expect(names).toContain('tokenRefreshed');
+    expect(names).not.toContain('refreshFailed');
+    expect(names).not.toContain('signedOut');
+    expect(server.refreshCount).toBe(1);
+  });
+
+  it('a keyless tab whose token is due but still works sends it at once, and adopts the refresh it asked for when it comes', async () => {
+    const server = shortLived();
+    const storage = memoryStorage();
+    const keyed = tab(server, storage);
+    const keyless = tab(server, withoutKeys(storage), { peerRefreshTimeoutMs: 60_000 });
+    const keylessEvents = recordEvents(keyless);
+    await keyed.login(credentials);
+    await until(() => keyless.getSession() !== null, 'keyless tab signed in');
+    const first = await keyless.getAccessToken();
+
+    // Due (inside the 30 s margin of a 2 min token), not expired.
+    server.clock.advance(100_000);
+    expect((await keyless.fetch('/auth/me')).status).toBe(200);
+    await until(
+      () => keylessEvents.some((e) => e.name === 'tokenRefreshed'),
+      'keyless tab adopts the refresh',
+    );
+    expect(await keyless.getAccessToken()).not.toBe(first);
+    expect(server.refreshes).toMatchObject({ rotated: 1, invalid: 0 });
+    expect(server.keyRefusals).toEqual([]);
+    expect(keylessEvents.map((e) => e.name)).not.toContain('refreshFailed');
+  });
+
+  it('a keyless tab whose call comes while the tab with the key is refreshing waits for that refresh', async () => {
+    const server = shortLived();
+    const storage = memoryStorage();
+    const keyed = tab(server, storage);
+    const keyless = tab(server, withoutKeys(storage), { peerRefreshTimeoutMs: 60_000 });
+    await keyed.login(credentials);
+    await until(() => keyless.getSession() !== null, 'keyless tab signed in');
+
+    server.clock.advance(minutes(3));
+    // Either may start first; here the keyless one does. (In one realm the
+    // two also share in-flight refreshes, as tabs never do: the keyed tab
+    // must not take the keyless tab's failure for its own.)
+    const statuses = await Promise.all([
+      keyless.fetch('/auth/me').then((r) => r.status),
+      keyed.fetch('/auth/me').then((r) => r.status),
+      keyless.fetch('/auth/me').then((r) => r.status),
+      keyed.fetch('/auth/me').then((r) => r.status),
+    ]);
+    expect(statuses).toEqual([200, 200, 200, 200]);
+    expect(server.refreshCount).toBe(1);
+    expect(server.refreshes).toMatchObject({ rotated: 1, invalid: 0 });
+    expect(server.keyRefusals).toEqual([]);
+  });
+
+  it('a keyless tab follows when the refresh by the tab with the key finds the session revoked: signed out, not left waiting', async () => {
+    const server = shortLived();
+    const storage = memoryStorage();
+    const keyed = tab(server, storage);
+    const keyless = tab(server, withoutKeys(storage), { peerRefreshTimeoutMs: 60_000 });
+    const keylessEvents = recordEvents(keyless);
+    const { sessionId } = await keyed.login(credentials);
+    await until(() => keyless.getSession() !== null, 'keyless tab signed in');
+    server.revokeSession(sessionId!);
+
+    server.clock.advance(minutes(3));
+    await expect(keyless.fetch('/auth/me')).rejects.toMatchObject({ code: 'signed_out' });
+    expect(keylessEvents.find((e) => e.name === 'signedOut')?.payload).toMatchObject({
+      reason: 'invalid_grant',
+    });
+    expect(keyless.getSession()).toBeNull();
+    expect(keyed.getSession()).toBeNull();
+    // The one refused refresh carried the key's proof: it was the keyed tab's.
+    expect(server.refreshes).toMatchObject({ rotated: 0, invalid: 1 });
+    expect(server.keyRefusals).toEqual([]);
+  });
+
+  it('a keyless call waiting for a peer stops at its AbortSignal, and dispose() ends the wait', async () => {
+    const server = shortLived();
+    const storage = memoryStorage();
+    const keyed = tab(server, storage);
+    const keyless = tab(server, withoutKeys(storage), { peerRefreshTimeoutMs: 60_000 });
+    const unavailable: AuthClientEvents['dpopUnavailable'][] = [];
+    keyless.on('dpopUnavailable', (e) => unavailable.push(e));
+    await keyed.login(credentials);
+    await until(() => keyless.getSession() !== null, 'keyless tab signed in');
+    keyed.dispose(); // nobody will answer
+
+    server.clock.advance(minutes(3));
+    const controller = new AbortController();
+    const aborted = keyless.fetch('/auth/me', { signal: controller.signal });
+    const settled: string[] = [];
+    aborted.then(
+      () => settled.push('resolved'),
+      () => settled.push('rejected'),
+    );
+    await until(() => unavailable.length > 0, 'keyless tab found the key missing');
+    // Still waiting for a peer (the wait lasts a minute): not failed at once.
+    await new Promise((r) => setTimeout(r, 20));
+    expect(settled).toEqual([]);
+    const reason = new Error('the user navigated away');
+    controller.abort(reason);
+    await expect(aborted).rejects.toBe(reason);
+
+    const pending = keyless.fetch('/auth/me');
+    keyless.dispose();
+    await expect(pending).rejects.toMatchObject({ code: 'disposed' });
+    expect(server.refreshCount).toBe(0);
+  });
+
   it('clients without a storage (the default) share the key within the realm, as they share the session', async () => {
     const server = shortLived();
     const first = clientFor(server, { dpop: true });
@@ -122,17 +257,31 @@ describe('DPoP across tabs', () => {
     expect(second.dpop).toEqual({ bound: true });
   });
 
-  it('a tab with dpop: false does not refresh a bound session either', async () => {
+  it('a tab with dpop: false does not refresh a bound session either (no tab with the key open)', async () => {
     const server = shortLived();
     const storage = memoryStorage();
     const keyed = tab(server, storage);
-    const off = tab(server, storage, { dpop: false });
+    const off = tab(server, storage, { dpop: false, peerRefreshTimeoutMs: 200 });
     await keyed.login(credentials);
     await until(() => off.getSession() !== null, 'second tab signed in');
+    keyed.dispose();
     server.clock.advance(minutes(3));
     await expect(off.fetch('/auth/me')).rejects.toMatchObject({ code: 'dpop_unavailable' });
     expect(server.refreshCount).toBe(0);
     expect(off.getSession()).not.toBeNull();
+  });
+
+  it('a tab with dpop: false gets the refresh of the tab with the key within the same call', async () => {
+    const server = shortLived();
+    const storage = memoryStorage();
+    const keyed = tab(server, storage);
+    const off = tab(server, storage, { dpop: false, peerRefreshTimeoutMs: 60_000 });
+    await keyed.login(credentials);
+    await until(() => off.getSession() !== null, 'second tab signed in');
+    server.clock.advance(minutes(3));
+    expect((await off.fetch('/auth/me')).status).toBe(200);
+    expect(server.refreshes).toMatchObject({ rotated: 1, invalid: 0 });
+    expect(server.keyRefusals).toEqual([]);
   });
 });
 

@@ -7,7 +7,7 @@ import { BatonClientError, type SignOutReason } from './errors.js';
 import { type AuthClientEventName, type AuthClientEvents, AuthEvents } from './events.js';
 import { type AuthHttpContext, errorFromResponse } from './http.js';
 import { type AuthClientOptions, assertCredentials, type ClientConfig, validateOptions } from './options.js';
-import { nextSeq } from './refresh-decision.js';
+import { isNewer, nextSeq } from './refresh-decision.js';
 import { isKeepSessionError, Refresher } from './refresher.js';
 import { abortable, buildRequest, callSignal, isStreamBody, withBearer } from './request.js';
 import { type LiveState, liveState, tombstone } from './session-state.js';
@@ -102,6 +102,8 @@ class BatonAuthClient {
     // Ask the other tabs for the session they hold: a new tab then starts
     // signed in without a refresh of its own.
     this.session.askPeers();
+    // A tab without the key of our bound session asks us to refresh it.
+    this.session.onRefreshRequest((asked) => void this.answerRefreshRequest(asked));
     this.stopWakeUps = watchWakeUps(config.now, (wake) => {
       if (this.disposed) return;
       if (wake.online) this.backoff.reset();
@@ -316,6 +318,30 @@ class BatonAuthClient {
       // Reported through refreshFailed / signedOut. Whatever it was, a
       // pending retryable failure keeps a retry scheduled.
       if (!this.disposed) this.backoff.rescheduleIfIdle(this.config.now());
+    }
+  }
+
+  /**
+   * Another context asked for a refresh of `asked`, a bound session whose
+   * key it lacks. If `asked` is still our newest state and we hold its key,
+   * our own refresh runs (joining one already under way, one at a time
+   * across tabs), and its new state or tombstone reaches the asker like any
+   * other. If we know a newer state, the asker missed it: we send it again.
+   * Contexts without the key stay silent.
+   */
+  private async answerRefreshRequest(asked: LiveState): Promise<void> {
+    if (this.disposed) return;
+    try {
+      const current = await this.session.readCurrent();
+      if (current === null || this.disposed) return;
+      if (current.seq !== asked.seq || current.id !== asked.id) {
+        if (isNewer(current, asked)) this.session.share(current);
+        return;
+      }
+      if (current.kind !== 'session' || !(await this.dpop.holdsKeyFor(current))) return;
+      await this.refresher.refresh(current);
+    } catch {
+      // Reported through refreshFailed / signedOut, like any refresh of ours.
     }
   }
 

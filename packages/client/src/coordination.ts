@@ -1,5 +1,5 @@
 import { BatonClientError } from './errors.js';
-import { parseState, randomId, type SessionState } from './session-state.js';
+import { type LiveState, parseState, randomId, type SessionState } from './session-state.js';
 
 // ---------------------------------------------------------------------------
 // Timers
@@ -242,7 +242,14 @@ export type PeerMessage =
    * The peer holding the refresh lock had an attempt fail (`code`) and is
    * retrying: a tab waiting with a token that still works goes ahead with it.
    */
-  | { t: 'retrying'; from: string; code: string };
+  | { t: 'retrying'; from: string; code: string }
+  /**
+   * A context without the key of a DPoP-bound session (IndexedDB blocked
+   * there, or `dpop: false`) asks one that has it to refresh `state` (its
+   * newest): that one runs its own refresh, whose new state reaches every
+   * context as a `state` message.
+   */
+  | { t: 'refresh'; from: string; state: LiveState };
 
 interface ChannelLike {
   postMessage(message: unknown): void;
@@ -383,6 +390,10 @@ function parseMessage(data: unknown): PeerMessage | null {
   if (m['t'] === 'state') {
     const state = parseState(m['state']);
     return state === null ? null : { t: 'state', from: m['from'], state };
+  }
+  if (m['t'] === 'refresh') {
+    const state = parseState(m['state']);
+    return state?.kind === 'session' ? { t: 'refresh', from: m['from'], state } : null;
   }
   return null;
 }

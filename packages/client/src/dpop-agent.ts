@@ -159,6 +159,18 @@ export class DpopAgent {
     throw new BatonClientError('dpop_unavailable', MESSAGES.key_missing, { retryable: false });
   }
 
+  /**
+   * Whether this context holds the key `state` is bound to (false for an
+   * unbound state: there is no key to hold). Reports nothing: it answers
+   * another tab's question, not one of ours.
+   */
+  async holdsKeyFor(state: { dpopJkt?: string }): Promise<boolean> {
+    const jkt = state.dpopJkt;
+    if (jkt === undefined) return false;
+    if (this.cached?.jkt === jkt) return true;
+    return (await this.storedKey())?.jkt === jkt;
+  }
+
   /** Forgets the key of a session that ended (signed out), if it is the stored one. Best effort. */
   async forget(jkt: string | undefined): Promise<void> {
     if (jkt === undefined) return;

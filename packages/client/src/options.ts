@@ -63,6 +63,13 @@ export interface AuthClientOptions {
    * `dpopUnavailable` says why.
    */
   dpop?: boolean;
+  /**
+   * A context without the key of a DPoP-bound session (IndexedDB blocked
+   * here, or `dpop: false`) never refreshes it: it asks the other tabs on the
+   * same storage key to refresh and waits this long for the new session
+   * before the call fails with `dpop_unavailable`. Default 5 s.
+   */
+  peerRefreshTimeoutMs?: number;
 }
 
 /** Default `timeoutMs`. */
@@ -77,6 +84,12 @@ export const DEFAULT_TIMEOUT_MS = 10_000;
 export const DEFAULT_REFRESH_TIMEOUT_MS = 5_000;
 /** Default `refreshRetryBudgetMs`. */
 export const DEFAULT_REFRESH_RETRY_BUDGET_MS = 10_000;
+/**
+ * Default `peerRefreshTimeoutMs`: the refresh timeout a tab with the key
+ * applies to its own request, so a peer's refresh that succeeds at its
+ * first attempt arrives inside it.
+ */
+export const DEFAULT_PEER_REFRESH_TIMEOUT_MS = 5_000;
 /**
  * The server's default reuse grace window (`BATON_REUSE_GRACE`, see
  * docs/http-api.md): a spent refresh token presented again this soon after
@@ -99,6 +112,7 @@ const OPTION_KEYS: ReadonlySet<string> = new Set([
   'tokenOrigins',
   'random',
   'dpop',
+  'peerRefreshTimeoutMs',
 ]);
 
 /** Options after {@link validateOptions}: checked, defaults filled in, frozen. */
@@ -117,6 +131,7 @@ export interface ClientConfig {
   readonly tokenOrigins: ReadonlySet<string>;
   readonly random: () => number;
   readonly dpop: boolean;
+  readonly peerRefreshTimeoutMs: number;
 }
 
 /**
@@ -186,6 +201,13 @@ export function validateOptions(options: AuthClientOptions): ClientConfig {
   }
   if (options.dpop !== undefined && typeof options.dpop !== 'boolean')
     throw new TypeError('createAuthClient: dpop must be a boolean');
+  const { peerRefreshTimeoutMs } = options;
+  if (
+    peerRefreshTimeoutMs !== undefined &&
+    !(typeof peerRefreshTimeoutMs === 'number' && peerRefreshTimeoutMs > 0 && peerRefreshTimeoutMs < Infinity)
+  ) {
+    throw new TypeError('createAuthClient: peerRefreshTimeoutMs must be a positive number of milliseconds');
+  }
   if (storageKey !== undefined && (typeof storageKey !== 'string' || storageKey === '')) {
     throw new TypeError('createAuthClient: storageKey must be a non-empty string');
   }
@@ -230,6 +252,7 @@ export function validateOptions(options: AuthClientOptions): ClientConfig {
     tokenOrigins: origins,
     random: options.random ?? Math.random,
     dpop: options.dpop ?? true,
+    peerRefreshTimeoutMs: peerRefreshTimeoutMs ?? DEFAULT_PEER_REFRESH_TIMEOUT_MS,
   });
 }
 

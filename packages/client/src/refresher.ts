@@ -38,6 +38,8 @@ export interface RefreshOptions {
    * for a refresh only while nothing has failed, and never waits out a backoff.
    */
   hasFallback?: boolean;
+  /** Internal: this call already retried a flight that failed for another client's missing key. */
+  rejoined?: boolean;
 }
 
 /**
@@ -87,6 +89,8 @@ export class Refresher {
   private readonly watched = new WeakMap<Flight, { count: number; stop: () => void }>();
   /** Failures already settled by {@link refreshFailed}, and the error they became. */
   private readonly failures = new WeakMap<object, unknown>();
+  /** This context's one outstanding request to its peers for a refresh it cannot do (no key). */
+  private peerWait: Promise<LiveState> | null = null;
 
   constructor(parts: RefresherParts) {
     this.config = parts.config;
@@ -153,10 +157,58 @@ export class Refresher {
       const wait = options.hasFallback === true ? Promise.race([flight.done, flight.stalled]) : flight.done;
       return await this.applyOutcome(await abortable(wait, options.signal));
     } catch (error) {
+      if (isKeyMissing(error)) return await this.refreshElsewhere(from, error, options);
       throw this.refreshFailed(error, flight);
     } finally {
       unwatch();
     }
+  }
+
+  /**
+   * The refresh stopped before anything was sent: the session is bound to a
+   * key this context lacks. Sending it anyway would be refused and sign out
+   * every tab, so the tabs that have the key are asked to refresh, and the
+   * caller waits (bounded by `peerRefreshTimeoutMs`) for the state their
+   * refresh produces; a caller with a token that still works goes ahead
+   * with it while the request stands. Only when no answer comes is this a
+   * failure, reported and backed off as before.
+   */
+  private async refreshElsewhere(
+    from: LiveState | null,
+    error: BatonClientError,
+    options: RefreshOptions,
+  ): Promise<LiveState> {
+    const stuck = this.session.live();
+    if (stuck === null) throw this.session.state?.kind === 'signed_out' ? this.signedOutError() : error;
+    // In one realm client instances share flights (tabs never do): the one
+    // that failed may have been another instance's, and this one has the key.
+    if (options.rejoined !== true && (await this.dpop.holdsKeyFor(stuck))) {
+      return this.refresh(from, { ...options, rejoined: true });
+    }
+    this.peerWait ??= this.waitForPeers(stuck, error);
+    // A working token is used now; the request to the peers stands, and its answer is adopted when it comes.
+    if (options.hasFallback === true) throw error;
+    return abortable(this.peerWait, options.signal);
+  }
+
+  private waitForPeers(stuck: LiveState, error: BatonClientError): Promise<LiveState> {
+    const waiting = (async () => {
+      await this.session.requestPeerRefresh(stuck, this.config.peerRefreshTimeoutMs);
+      if (this.isDisposed()) throw new BatonClientError('disposed', 'This client was disposed');
+      const decision = this.decide('replace', stuck, this.session.state);
+      if (decision.action === 'use') return decision.state;
+      if (decision.action === 'signed_out') throw this.signedOutError();
+      // Nobody with the key answered in time (none is open, or its refresh is failing).
+      const failure = this.backoff.fail(error, this.config.now());
+      this.emitFailure(failure);
+      throw failure.error;
+    })();
+    const settled = () => {
+      if (this.peerWait === waiting) this.peerWait = null;
+    };
+    // Handled here too: a caller with a working token does not await it.
+    waiting.then(settled, settled);
+    return waiting;
   }
 
   /** Starts a flight; this instance follows all of its attempts, even after its callers went ahead. */
@@ -360,6 +412,8 @@ export class Refresher {
    */
   private refreshFailed(error: unknown, flight: Flight): unknown {
     if (!(error instanceof BatonClientError) || !isKeepSessionError(error)) return error;
+    // Not a failure yet: the tabs with the key are asked first (refreshElsewhere), and it is recorded only if none answers.
+    if (isKeyMissing(error)) return error;
     // A peer is retrying: nothing failed here, the caller goes ahead with its token.
     if (flight.isPeerStall(error)) return error;
     const done = this.failures.get(error);
@@ -390,6 +444,11 @@ export class Refresher {
     const reason = this.session.state?.kind === 'signed_out' ? this.session.state.reason : undefined;
     return new BatonClientError('signed_out', 'Not signed in', reason === undefined ? {} : { reason });
   }
+}
+
+/** The refresh was not sent: the session is bound to a DPoP key this context does not have. */
+function isKeyMissing(error: unknown): error is BatonClientError {
+  return error instanceof BatonClientError && error.code === 'dpop_unavailable';
 }
 
 /** Errors after which the session is kept: everything except "the session is over". */

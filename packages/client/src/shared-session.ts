@@ -1,7 +1,7 @@
-import { latch, PeerChannel, type PeerMessage } from './coordination.js';
+import { latch, PeerChannel, type PeerMessage, startTimer } from './coordination.js';
 import type { AuthEvents, EventSource } from './events.js';
 import type { ClientConfig } from './options.js';
-import { decideRefresh } from './refresh-decision.js';
+import { decideRefresh, isNewer } from './refresh-decision.js';
 import { type LiveState, parseState, randomId, type SessionState } from './session-state.js';
 
 /** On start-up with nothing stored: how long to wait for another tab to share its session. */
@@ -21,6 +21,9 @@ export class SharedSession {
   private readonly peersHeard: { promise: Promise<void>; open: () => void };
   private readonly cleanups: (() => void)[] = [];
   private readonly retryListeners = new Set<(code: string) => void>();
+  private readonly refreshRequestListeners = new Set<(state: LiveState) => void>();
+  /** Checked after every adopted state (and woken by close()): waits for a state newer than one we had. */
+  private readonly stateWaiters = new Set<(closing: boolean) => void>();
 
   constructor(
     private readonly config: ClientConfig,
@@ -107,6 +110,7 @@ export class SharedSession {
       this.events.emit('signedOut', { reason: next.reason, source });
       this.events.emit('sessionChanged', { signedIn: false, sessionId: undefined, source });
     }
+    for (const check of [...this.stateWaiters]) check(false);
   }
 
   /** Adopts a state we produced, stores it, then tells the other contexts (storage first, so a peer that re-reads finds it). */
@@ -156,10 +160,47 @@ export class SharedSession {
     };
   }
 
-  /** Stops listening to peers and storage. */
+  /**
+   * Asks the other contexts to refresh `state`, which this one cannot (it
+   * lacks the bound session's key), and resolves once a newer state has
+   * been adopted (their refresh, or their sign-out), after `timeoutMs`, or
+   * when this session is closed, whichever comes first. At once when no
+   * message can reach another context.
+   */
+  requestPeerRefresh(state: LiveState, timeoutMs: number): Promise<void> {
+    const replaced = () => this.closed || (this.current !== null && isNewer(this.current, state));
+    if (replaced() || !this.channel.available) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const check = (force: boolean) => {
+        if (!force && !replaced()) return;
+        clearTimeout(timer);
+        this.stateWaiters.delete(check);
+        resolve();
+      };
+      this.stateWaiters.add(check);
+      const timer = startTimer(() => check(true), timeoutMs);
+      this.channel.post({ t: 'refresh', from: this.self, state });
+    });
+  }
+
+  /** Calls `listener` when a peer without the key asks for a refresh of `state` (already adopted if newer); returns the unsubscribe function. */
+  onRefreshRequest(listener: (state: LiveState) => void): () => void {
+    this.refreshRequestListeners.add(listener);
+    return () => {
+      this.refreshRequestListeners.delete(listener);
+    };
+  }
+
+  /** Sends `state` to the other contexts again (one of them asked about an older one). */
+  share(state: SessionState): void {
+    this.channel.post({ t: 'state', from: this.self, state });
+  }
+
+  /** Stops listening to peers and storage, and ends every wait for a peer's refresh. */
   close(): void {
     this.closed = true;
     for (const cleanup of this.cleanups.splice(0)) cleanup();
+    for (const wake of [...this.stateWaiters]) wake(true);
   }
 
   private onPeerMessage(message: PeerMessage): void {
@@ -169,6 +210,10 @@ export class SharedSession {
       this.peersHeard.open();
     } else if (message.t === 'retrying') {
       for (const listener of [...this.retryListeners]) listener(message.code);
+    } else if (message.t === 'refresh') {
+      // The asker's state may be news to us (a missed message, no shared storage).
+      this.adopt(message.state, 'remote');
+      for (const listener of [...this.refreshRequestListeners]) listener(message.state);
     } else if (message.t === 'hello' && this.current !== null) {
       this.channel.post({ t: 'state', from: this.self, state: this.current });
     }
