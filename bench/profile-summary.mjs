@@ -59,5 +59,22 @@ const print = (title, map) => {
     .slice(0, top))
     console.log(`${pct(n)}  ${k}`);
 };
+// Inclusive: a function's own samples plus its callees' (each counted once per stack).
+const parent = new Map();
+for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+const inclusive = new Map();
+for (const [id, n] of selfSamples) {
+  const seen = new Set();
+  for (let at = id; at !== undefined; at = parent.get(at)) {
+    const { functionName, url, lineNumber } = byId.get(at).callFrame;
+    const name = functionName || '(anonymous)';
+    if (IDLE.has(name) || name === '(root)') continue;
+    const key = `${name} ${areaOf(url, name)}:${lineNumber + 1}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    inclusive.set(key, (inclusive.get(key) ?? 0) + n);
+  }
+}
 print('By area', byArea);
 print('By function', byFunction);
+print('By function, inclusive of callees', inclusive);

@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+// Rotations through Baton's token service and SQLite store alone, without HTTP: with the
+// full `npm run bench` figure (same machine, same moment) it splits a refresh's cost into
+// core + store and everything around them (HTTP parsing, routing, validation, writing).
+//
+//   npm run build && node bench/core-rotation.mjs [concurrency=16] [refreshes per session=1500]
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTokenService } from '../packages/server/dist/core/token-service.js';
+import { createSqliteStore } from '../packages/server/dist/store/sqlite/sqlite-store.js';
+
+const concurrency = Number(process.argv[2] ?? 16);
+const perSession = Number(process.argv[3] ?? 1500);
+const dir = mkdtempSync(join(tmpdir(), 'baton-core-'));
+const store = createSqliteStore({ filename: join(dir, 'baton.db') });
+await store.migrate();
+const service = createTokenService({
+  store,
+  issuer: 'http://127.0.0.1',
+  accessTtl: 15 * 60_000,
+  refreshIdleTtl: 14 * 86_400_000,
+  sessionMaxTtl: 30 * 86_400_000,
+  reuseGrace: 10_000,
+});
+await service.init();
+const credentials = { email: 'bench@example.com', password: 'correct horse battery' };
+await service.register(credentials);
+const tokens = [];
+for (let i = 0; i < concurrency; i++) tokens.push((await service.login(credentials)).refreshToken);
+
+async function chain(i, n) {
+  for (let k = 0; k < n; k++) tokens[i] = (await service.refresh({ refreshToken: tokens[i] })).refreshToken;
+}
+async function measure(label, n) {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await Promise.all(tokens.map((_, i) => chain(i, n)));
+  const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const ops = n * concurrency;
+  console.log(
+    `${label}: ${ops} rotations, ${((ops * 1000) / ms).toFixed(0)} rot/s, ${((cpu.user + cpu.system) / ops).toFixed(0)} µs CPU per rotation`,
+  );
+}
+await measure('warm-up', Math.ceil(perSession / 5));
+await measure(`c=${concurrency}`, perSession);
+await store.close();
+rmSync(dir, { recursive: true, force: true });
