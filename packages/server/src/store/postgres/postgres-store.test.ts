@@ -83,6 +83,39 @@ describe.runIf(available)('PostgreSQL store', () => {
       }, opened);
     });
 
+    it('a rotation changes no indexed column and finds room on its page, so its updates stay heap-only (HOT)', async () => {
+      const opened: Store[] = [];
+      await withSchema(async (name) => {
+        const store = createPostgresStore({ connectionString: DB_URL, schema: name });
+        opened.push(store);
+        await store.migrate();
+        // The columns the rotation statement updates (sql-store.ts, rotateInOneStatement).
+        const rotated: Record<string, string[]> = {
+          sessions: ['last_used_at', 'idle_expires_at'],
+          refresh_tokens: ['used_at', 'successor_id'],
+        };
+        const { rows: indexes } = await admin.query<{ tablename: string; indexdef: string }>(
+          'SELECT tablename, indexdef FROM pg_indexes WHERE schemaname = $1',
+          [name],
+        );
+        for (const [table, columns] of Object.entries(rotated)) {
+          const defs = indexes.filter((i) => i.tablename === table).map((i) => i.indexdef);
+          expect(defs.length).toBeGreaterThan(0);
+          for (const column of columns)
+            expect(defs.filter((d) => new RegExp(`\\b${column}\\b`).test(d))).toEqual([]);
+        }
+        const { rows: options } = await admin.query<{ relname: string; reloptions: string[] | null }>(
+          `SELECT c.relname, c.reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = $1 AND c.relname IN ('sessions', 'refresh_tokens') ORDER BY c.relname`,
+          [name],
+        );
+        expect(options).toEqual([
+          { relname: 'refresh_tokens', reloptions: ['fillfactor=90'] },
+          { relname: 'sessions', reloptions: ['fillfactor=80'] },
+        ]);
+      }, opened);
+    });
+
     it('ping rejects when the database cannot be reached', async () => {
       const store = createPostgresStore({ connectionString: 'postgres://postgres@127.0.0.1:1/test' });
       try {

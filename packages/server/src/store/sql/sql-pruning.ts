@@ -15,7 +15,9 @@ export interface PrunedTables {
  * under 500 lines; written with the same `sql` tag, for every dialect). The
  * result builds the statement that deletes, or counts, the rows of `kind`
  * past their cut-off, at most `limit`: a dry run counts exactly what a run
- * would delete. Each selection is answered from an index of migration 4.
+ * would delete. Each selection is answered from an index (migrations 4
+ * and 5), except PostgreSQL's idle-ended sessions, found by a scan that
+ * locks nothing it does not delete (see its migration 5).
  */
 export function pruneStatements(
   sql: SqlTag,
@@ -54,12 +56,15 @@ export function pruneStatements(
       // never the parent of the current one (a grace replay or a client whose
       // response was lost derives that successor from it). Successors are
       // always younger than their parent, so a token inside the horizon keeps
-      // its whole chain forward.
+      // its whole chain forward. A token is spent after it was created, so
+      // the condition on created_at changes nothing but lets the index on
+      // it (which rotations never update) find the candidates.
       case 'spent_tokens':
         return sql`${open}SELECT t.id FROM ${tokens} t
             JOIN ${tokens} n ON n.id = t.successor_id
             JOIN ${sessions} s ON s.id = t.session_id
-          WHERE t.used_at IS NOT NULL AND t.used_at < ${c.tokensUsedBefore} AND n.used_at IS NOT NULL
+          WHERE t.created_at < ${c.tokensUsedBefore}
+            AND t.used_at IS NOT NULL AND t.used_at < ${c.tokensUsedBefore} AND n.used_at IS NOT NULL
             AND (s.revoked_at IS NULL OR s.revoked_at >= ${ended}) AND s.idle_expires_at >= ${ended}
           LIMIT ${limit}${close}`;
       case 'trusted_devices':

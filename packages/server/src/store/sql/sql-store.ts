@@ -477,7 +477,9 @@ export function createSqlStore(dialect: SqlDialect): Store {
       return Number(r?.n ?? 0);
     },
     async countActiveSessions(now) {
-      // Answered from the partial index on live sessions: idle_expires_at never exceeds expires_at.
+      // idle_expires_at never exceeds expires_at. SQLite answers it from the
+      // partial index on live sessions; PostgreSQL scans (no index on a
+      // column every rotation updates; metrics cache the count for 5 s).
       const [r] = await read(() =>
         rowsOf(sql`SELECT CAST(COUNT(*) AS INTEGER) AS n FROM ${sessions}
           WHERE revoked_at IS NULL AND idle_expires_at > ${now}`),
