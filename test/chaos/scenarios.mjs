@@ -149,7 +149,7 @@ export const SCENARIOS = [
     environment: 'cluster',
     requires: ['server-dpop'],
     description:
-      'a DPoP-bound refresh token presented without the key (no proof, another key): refused and recorded, the owner keeps the session',
+      'a DPoP-bound refresh token stolen without the key, tried at /auth/refresh, /auth/logout and /oauth/revoke (no proof, then another key): each refused with its code and recorded per action, the session stays live, the owner refreshes and then signs out with the key',
     start: async (env) => theftLoop(1, () => boundTheftAttempt(env)),
   },
   {
