@@ -32,6 +32,8 @@ const stats = {
   /** Unhandled promise rejections (the first few, inspected) and how many there were. */
   unhandled: /** @type {string[]} */ ([]),
   unhandledCount: 0,
+  /** Set at stop: per session, the session id this instance ended on and whether it is DPoP-bound. */
+  binding: /** @type {{ session: number, sessionId?: string, bound: boolean, reason?: string }[]} */ ([]),
 };
 // A rejection nobody handles would crash a real Node app (Node's default): it is a finding, kept and reported.
 process.on('unhandledRejection', (reason) => {
@@ -148,6 +150,14 @@ parentPort.on('message', async (msg) => {
       running = false;
       stopping.abort();
       await Promise.allSettled(loops);
+      // Whether each instance ended on a bound session: a bound population that quietly fell back
+      // to unbound sessions would prove nothing about DPoP.
+      stats.binding = clients.map((client, i) => ({
+        session: i,
+        sessionId: client.getSession()?.sessionId,
+        bound: client.dpop.bound,
+        reason: client.dpop.reason,
+      }));
       for (const client of clients) client.dispose();
       parentPort.postMessage({ type: 'stats', workerIndex, stats });
     }

@@ -116,6 +116,7 @@ export async function startPopulation(opts) {
         failedAt: [],
         unhandled: [],
         unhandledCount: 0,
+        binding: [],
       };
       for (const { stats } of all) {
         merged.calls += stats.calls;
@@ -126,6 +127,7 @@ export async function startPopulation(opts) {
         merged.failedAt.push(...stats.failedAt);
         merged.unhandled.push(...stats.unhandled);
         merged.unhandledCount += stats.unhandledCount;
+        merged.binding.push(...stats.binding);
         for (const [k, v] of Object.entries(stats.failed)) merged.failed[k] = (merged.failed[k] ?? 0) + v;
         for (const [k, v] of Object.entries(stats.refreshFailed))
           merged.refreshFailed[k] = (merged.refreshFailed[k] ?? 0) + v;

@@ -12,6 +12,7 @@
  * @property {number} [acceptedReplays]        replays of a stolen token that were answered (must be 0)
  * @property {{ attempted: number, detected: number }} [thefts]  detected must equal attempted
  * @property {number} [unhandled]              unhandled promise rejections in the clients (each would crash a Node app)
+ * @property {number} [wrongBinding]           client instances or stored sessions not bound as the scenario asks (must be 0)
  * @property {boolean} [shared]                gets the environment's notes (faults, kills, server counters)
  * @property {string[]} notes
  */
@@ -35,6 +36,7 @@ export function misses(row, opts) {
     else if ((row.failed ?? 0) / row.calls > MAX_FAILED_FRACTION) out.push('failed calls above 0.5 %');
   }
   if ((row.unhandled ?? 0) > 0) out.push(`${row.unhandled} unhandled rejection(s) in the clients`);
+  if ((row.wrongBinding ?? 0) > 0) out.push(`${row.wrongBinding} session(s) not bound as asked`);
   if ((row.acceptedReplays ?? 0) > 0) out.push(`${row.acceptedReplays} replay(s) accepted`);
   if (row.thefts) {
     if (row.thefts.attempted === 0) out.push('no theft attempted');

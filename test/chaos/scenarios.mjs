@@ -58,6 +58,13 @@ async function startFaultedPopulation(env, dpop) {
       const spurious = stats.signedOut.filter((e) => e.source === 'local');
       const signedOutSessions = new Set(stats.signedOut.map((e) => e.session));
       const failed = stats.calls - stats.ok;
+      // Binding as asked, on both sides: each client instance says so (client.dpop.bound), and the
+      // store has the session bound to a key (or not). Without this, a bound population whose
+      // logins silently fell back to unbound sessions would pass without testing DPoP at all.
+      const wrongClients = stats.binding.filter((b) => b.bound !== dpop);
+      const sessionIds = [...new Set(stats.binding.map((b) => b.sessionId).filter((id) => id !== undefined))];
+      const stored = await Promise.all(sessionIds.map((id) => env.store.findSession(id)));
+      const wrongStored = stored.filter((s) => s === null || (s.dpopJkt !== undefined) !== dpop);
       // A call that failed while (or just after) an instance was down, by how the balancer handled it.
       const during = (mode) =>
         stats.failedAt.filter((at) =>
@@ -68,6 +75,11 @@ async function startFaultedPopulation(env, dpop) {
         `calls ${stats.calls}, first attempt failed ${stats.firstAttemptFailed}, failed after retries ${failed} ${JSON.stringify(stats.failed)}; of those, while an instance was down: ${during('pass')} with errors passed through, ${during('skip')} with it skipped`,
         `client refreshFailed events by code ${JSON.stringify(stats.refreshFailed)}; refreshes through the balancer (every population) ${throughBalancer} by status ${JSON.stringify(env.balancer.stats.refreshStatus)}; this population's own ${stats.refreshedLocal}`,
       ];
+      notes.push(
+        `DPoP binding (${dpop ? 'bound' : 'unbound'} expected): ${stats.binding.length - wrongClients.length}/${stats.binding.length} client instances and ${stored.length - wrongStored.length}/${stored.length} stored sessions as expected`,
+      );
+      if (wrongClients.length > 0)
+        notes.push(`binding not as expected: ${wrongClients.map((b) => JSON.stringify(b)).join(' ')}`);
       if (stats.unhandledCount > 0)
         notes.push(
           `${stats.unhandledCount} unhandled rejection(s) in the clients' realms: ${stats.unhandled.join(' | ')}`,
@@ -79,6 +91,7 @@ async function startFaultedPopulation(env, dpop) {
       return {
         shared: true,
         unhandled: stats.unhandledCount,
+        wrongBinding: wrongClients.length + wrongStored.length,
         signOuts: signedOutSessions.size,
         calls: stats.calls,
         failed,
@@ -149,7 +162,7 @@ export const SCENARIOS = [
     environment: 'cluster',
     requires: ['server-dpop'],
     description:
-      'a DPoP-bound refresh token presented without the key (no proof, another key): refused and recorded, the owner keeps the session',
+      'a DPoP-bound refresh token stolen without the key, tried at /auth/refresh, /auth/logout and /oauth/revoke (no proof, then another key): each refused with its code and recorded per action, the session stays live, the owner refreshes and then signs out with the key',
     start: async (env) => theftLoop(1, () => boundTheftAttempt(env)),
   },
   {

@@ -12,11 +12,12 @@ function claims(jwt) {
 }
 
 /**
- * POSTs JSON to the first live instance that answers; a connection error
- * (an instance being killed) moves on to the next one.
+ * POSTs to the first live instance that answers; a connection error (an
+ * instance being killed) moves on to the next one. `body` is sent as JSON,
+ * or form-encoded with `form: true` (the `/oauth/*` routes).
  * @param {() => string[]} liveUrls
  */
-async function post(liveUrls, path, body, headers = {}) {
+async function post(liveUrls, path, body, headers = {}, { form = false } = {}) {
   let lastError;
   for (let attempt = 0; attempt < 6; attempt++) {
     const urls = liveUrls();
@@ -28,8 +29,11 @@ async function post(liveUrls, path, body, headers = {}) {
     try {
       const res = await fetch(`${url}${path}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...headers },
-        body: JSON.stringify(body),
+        headers: {
+          'content-type': form ? 'application/x-www-form-urlencoded' : 'application/json',
+          ...headers,
+        },
+        body: form ? new URLSearchParams(body).toString() : JSON.stringify(body),
       });
       const text = await res.text();
       let json = {};
@@ -116,10 +120,11 @@ function dpopProof(key, htm, htu, nonce) {
 /**
  * POSTs with a DPoP proof, answering one `use_dpop_nonce` challenge (RFC 9449 §8).
  */
-async function postWithProof(liveUrls, issuer, key, path, body) {
+async function postWithProof(liveUrls, issuer, key, path, body, options = {}) {
   let nonce;
   for (let i = 0; i < 2; i++) {
-    const res = await post(liveUrls, path, body, { dpop: dpopProof(key, 'POST', `${issuer}${path}`, nonce) });
+    const proof = dpopProof(key, 'POST', `${issuer}${path}`, nonce);
+    const res = await post(liveUrls, path, body, { dpop: proof }, options);
     if (res.status === 400 && res.json.error === 'use_dpop_nonce' && res.headers.get('dpop-nonce')) {
       nonce = res.headers.get('dpop-nonce');
       continue;
@@ -129,11 +134,24 @@ async function postWithProof(liveUrls, issuer, key, path, body) {
   throw new Error(`${path}: the server kept asking for a DPoP nonce`);
 }
 
+/** What each thief request must get: refresh is `invalid_grant` (401 on `/auth/*`), ending the session `invalid_dpop_proof` (400). */
+const THIEF_EXPECTS = {
+  refresh: { status: 401, error: 'invalid_grant' },
+  logout: { status: 400, error: 'invalid_dpop_proof' },
+  revoke: { status: 400, error: 'invalid_dpop_proof' },
+};
+
 /**
- * Theft of a DPoP-bound session's token (RFC 9449): the thief has the token
- * but not the key. Without a proof, and with a proof by its own key, it must
- * be refused and the attempt recorded, and the session must NOT be revoked:
- * the owner, with the key, refreshes afterwards.
+ * Theft of a DPoP-bound session's token (RFC 9449): the thief has the
+ * refresh token but not the key. It tries to refresh it (`/auth/refresh`),
+ * and to end the session with it (`/auth/logout`, `/oauth/revoke`), each
+ * once without a proof and once with a proof by its own key. Every one of
+ * the six must be refused with its exact code (docs/dpop.md), each recorded
+ * as a security event naming its action (`dpop_proof_missing` without a
+ * proof, `dpop_key_mismatch` with the wrong key), and the session must NOT
+ * end: it is still live in the store, the owner (with the key) refreshes
+ * the stolen token and then its successor, and finally the owner's own
+ * signed logout ends it (the logout path works for the key's holder).
  * @param {object} opts
  * @param {() => string[]} opts.liveUrls
  * @param {import('@baton/server').Store} opts.store
@@ -150,17 +168,71 @@ export async function boundTheftAttempt(opts) {
   const { sub, sid } = claims(login.json.access_token);
   const stolen = login.json.refresh_token;
 
-  const bare = await post(opts.liveUrls, '/auth/refresh', { refresh_token: stolen });
-  const own = await postWithProof(opts.liveUrls, opts.issuer, dpopKey(), '/auth/refresh', {
-    refresh_token: stolen,
-  });
-  const accepted = bare.status === 200 || own.status === 200;
-  const refused = bare.status >= 400 && bare.status < 500 && own.status >= 400 && own.status < 500;
+  const thiefKey = dpopKey();
+  const routes = {
+    refresh: { path: '/auth/refresh', body: { refresh_token: stolen }, form: false },
+    logout: { path: '/auth/logout', body: { refresh_token: stolen }, form: false },
+    revoke: { path: '/oauth/revoke', body: { token: stolen, client_id: 'app' }, form: true },
+  };
+  /** @type {Record<string, { status: number, error: unknown }>} */
+  const answers = {};
+  for (const [action, r] of Object.entries(routes)) {
+    const bare = await post(opts.liveUrls, r.path, r.body, {}, { form: r.form });
+    const own = await postWithProof(opts.liveUrls, opts.issuer, thiefKey, r.path, r.body, { form: r.form });
+    answers[`${action}:bare`] = { status: bare.status, error: bare.json.error };
+    answers[`${action}:own-key`] = { status: own.status, error: own.json.error };
+  }
+  const accepted = Object.values(answers).some((a) => a.status >= 200 && a.status < 300);
+  const wrong = Object.entries(answers)
+    .filter(([name, a]) => {
+      const want = THIEF_EXPECTS[name.split(':')[0]];
+      return a.status !== want.status || a.error !== want.error;
+    })
+    .map(([name, a]) => `${name} ${a.status} ${a.error}`);
+  const refused = wrong.length === 0;
+
+  const events = await opts.store.listSecurityEvents({ userId: sub, limit: 50 });
+  const missingEvents = Object.keys(routes).flatMap((action) =>
+    ['dpop_proof_missing', 'dpop_key_mismatch']
+      .filter(
+        (type) => !events.some((e) => e.sessionId === sid && e.type === type && e.detail?.action === action),
+      )
+      .map((type) => `${type}/${action}`),
+  );
+  const recorded = missingEvents.length === 0;
+
+  // The session outlived all six: live in the store, and the owner's key still drives it.
+  const session = await opts.store.findSession(sid);
+  const live = session !== null && session.revokedAt === null;
   const owner = await postWithProof(opts.liveUrls, opts.issuer, key, '/auth/refresh', {
     refresh_token: stolen,
   });
-  const ownerKept = owner.status === 200;
-  const events = await opts.store.listSecurityEvents({ userId: sub, limit: 20 });
-  const recorded = events.some((e) => e.sessionId === sid && e.type !== 'refresh_token_reuse');
-  return { accepted, detected: refused && recorded && ownerKept, refused, recorded, ownerKept };
+  const next =
+    owner.status === 200
+      ? await postWithProof(opts.liveUrls, opts.issuer, key, '/auth/refresh', {
+          refresh_token: owner.json.refresh_token,
+        })
+      : owner;
+  const ownerKept = live && owner.status === 200 && next.status === 200;
+  // The key's holder can end it; afterwards its newest token is dead.
+  let ownerLoggedOut = false;
+  if (next.status === 200) {
+    const out = await postWithProof(opts.liveUrls, opts.issuer, key, '/auth/logout', {
+      refresh_token: next.json.refresh_token,
+    });
+    const after = await postWithProof(opts.liveUrls, opts.issuer, key, '/auth/refresh', {
+      refresh_token: next.json.refresh_token,
+    });
+    ownerLoggedOut = out.status === 204 && after.status === 401 && after.json.error === 'invalid_grant';
+  }
+  return {
+    accepted,
+    detected: refused && recorded && ownerKept && ownerLoggedOut,
+    refused,
+    recorded,
+    ownerKept,
+    ownerLoggedOut,
+    ...(wrong.length > 0 ? { wrong } : {}),
+    ...(missingEvents.length > 0 ? { missingEvents } : {}),
+  };
 }

@@ -286,6 +286,41 @@ describe('DPoP across tabs', () => {
 });
 
 describe('DPoP in cookie mode', () => {
+  it('a page that signs out before it knows the session forgets the key it signed the logout with, so the next page does not present it', async () => {
+    const server = fakeServer();
+    const storage = memoryStorage();
+    const first = clientFor(server, { dpop: true, mode: 'cookie', storage, storageKey: 'c1' });
+    const { sessionId } = await first.login(credentials);
+    const oldJwk = server.proofs.at(-1)!.header['jwk'];
+    first.dispose();
+    // A fresh page (nothing stored, no peer), same key store (IndexedDB): it signs out at once.
+    const page = () => ({ get: () => null, set: () => {}, keys: storage.keys! });
+    const fresh = clientFor(server, { dpop: true, mode: 'cookie', storageKey: 'c1', storage: page() });
+    expect(await fresh.logout()).toEqual({ revoked: true });
+    expect(server.activeSessions()).not.toContain(sessionId);
+    // The key of a session that ended must not outlive it: kept, it links this browser's sessions.
+    expect(await storage.keys!.get('c1')).toBeNull();
+    fresh.dispose();
+    const next = clientFor(server, { dpop: true, mode: 'cookie', storageKey: 'c1', storage: page() });
+    expect(await next.getAccessToken()).toBeNull();
+    const probes = server.proofs.filter((p) => p.path === '/auth/refresh');
+    expect(probes.filter((p) => JSON.stringify(p.header['jwk']) === JSON.stringify(oldJwk))).toEqual([]);
+  });
+
+  it('a start-up probe refused with invalid_grant drops the stored key: its session is over', async () => {
+    const server = fakeServer();
+    const storage = memoryStorage();
+    const first = clientFor(server, { dpop: true, mode: 'cookie', storage, storageKey: 'c2' });
+    const { sessionId } = await first.login(credentials);
+    first.dispose();
+    // The session ends elsewhere (another device, the admin); the cookie stays in this browser.
+    server.revokeSession(sessionId!);
+    const page = () => ({ get: () => null, set: () => {}, keys: storage.keys! });
+    const fresh = clientFor(server, { dpop: true, mode: 'cookie', storageKey: 'c2', storage: page() });
+    expect(await fresh.getAccessToken()).toBeNull();
+    expect(await storage.keys!.get('c2')).toBeNull();
+  });
+
   it('binds the cookie-held session: the proof goes in the header beside the cookie', async () => {
     const server = fakeServer();
     const client = clientFor(server, { dpop: true, mode: 'cookie' });

@@ -191,7 +191,8 @@ class BatonAuthClient {
         const answer = await requestLogout(this.http, live, this.dpop.sender(key));
         if (answer !== undefined) revoked = answer;
       }
-      await this.signOutLocally('logout');
+      // Cookie mode before the state is known signs with the stored key: that key goes too.
+      await this.signOutLocally('logout', key?.jkt);
     };
     try {
       await this.session.withLock(endSession);
@@ -380,11 +381,13 @@ class BatonAuthClient {
   // -------------------------------------------------------------------------
 
   /** Writes a tombstone after the newest state, so every tab signs out and nothing older revives the session. */
-  private async signOutLocally(reason: SignOutReason): Promise<void> {
+  private async signOutLocally(reason: SignOutReason, signedWith?: string): Promise<void> {
     const current = await this.session.readCurrent();
     await this.session.commit(tombstone(reason, nextSeq(current), current?.deviceToken));
-    // The key dies with its session: a later login makes a new one.
-    await this.dpop.forget(current?.kind === 'session' ? current.dpopJkt : undefined);
+    // The key dies with its session: a later login makes a new one. Kept, it
+    // would link this browser's sessions (every proof shows its public key).
+    const bound = current?.kind === 'session' ? current.dpopJkt : undefined;
+    await this.dpop.forget(bound ?? signedWith);
     this.restored = true;
   }
 

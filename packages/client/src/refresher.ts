@@ -2,6 +2,7 @@ import { requestRefresh, revokeQuietly } from './auth-endpoints.js';
 import type { RecordedFailure, RefreshBackoff } from './backoff.js';
 import { runningFlight, singleFlight, sleep } from './coordination.js';
 import type { DpopAgent } from './dpop-agent.js';
+import type { DpopKey } from './dpop-proof.js';
 import { BatonClientError } from './errors.js';
 import type { AuthEvents } from './events.js';
 import type { AuthHttpContext, TokenGrant } from './http.js';
@@ -342,7 +343,7 @@ export class Refresher {
       grant = await requestRefresh(this.http, base, sender);
     } catch (error) {
       if (!(error instanceof BatonClientError && error.code === 'invalid_grant')) throw error;
-      return this.onInvalidGrant(base);
+      return this.onInvalidGrant(base, key);
     }
     const latest = await this.session.readCurrent();
     const settle = this.decide('granted', base, latest);
@@ -367,9 +368,14 @@ export class Refresher {
   }
 
   /** The server refused the refresh token. Before ending the session, check whether someone else already rotated it. */
-  private async onInvalidGrant(base: LiveState | null): Promise<RefreshOutcome> {
+  private async onInvalidGrant(base: LiveState | null, key: DpopKey | null): Promise<RefreshOutcome> {
     const latest = await this.session.readCurrent();
     const decision = this.decide('refused', base, latest);
+    // Cookie mode at start-up: the stored key signed a probe the server refused, so whatever
+    // session it was made for is over (or was never its own); a later login makes a new one.
+    // Kept, it would be shown to the server on every page load, linking this browser's sessions.
+    // Under the refresh lock, and only that key: a login in another tab stores a different one.
+    if (base === null && key !== null && decision.action !== 'use') await this.dpop.forget(key.jkt);
     if (decision.action !== 'end_session' || base === null) return this.settled(decision);
     // The session is over, the device's proof of past logins is not: keep it.
     const state = tombstone('invalid_grant', nextSeq(latest, base), base.deviceToken ?? latest?.deviceToken);
