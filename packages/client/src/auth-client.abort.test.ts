@@ -77,4 +77,24 @@ describe("a caller's abort leaves no promise rejecting unhandled", () => {
     await drained();
     expect(unhandled).toEqual([]);
   });
+
+  it('a fetch with an already aborted signal sends nothing: no refresh for a call nobody waits for', async () => {
+    const server = fakeServer();
+    const client = clientFor(server);
+    await client.login(credentials);
+    server.clock.advance(minutes(20));
+    const before = server.requests.length;
+
+    const reason = new DOMException('cancelled', 'AbortError');
+    await expect(client.fetch('/auth/me', { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(server.requests.slice(before)).toEqual([]);
+    // A Request that carries the aborted signal is the same call.
+    const request = new Request(`${server.origin}/auth/me`, { signal: AbortSignal.abort(reason) });
+    await expect(client.fetch(request)).rejects.toBe(reason);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(server.requests.slice(before)).toEqual([]);
+    await drained();
+    expect(unhandled).toEqual([]);
+  });
 });
