@@ -15,6 +15,8 @@ const { fileStorage } = await import(dist.fileStorage);
 const random = seededRandom(seed);
 const clockOffsets = new Float64Array(offsets);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** How long a stopped worker waits for late rejections before it reports. */
+const SETTLE_MS = 1_000;
 
 const stats = {
   calls: 0,
@@ -159,6 +161,10 @@ parentPort.on('message', async (msg) => {
         reason: client.dpop.reason,
       }));
       for (const client of clients) client.dispose();
+      // Work a client goes on with after its callers left (a refresh attempt
+      // still in flight) can still reject: give it a moment to, so that an
+      // unhandled rejection at the very end is counted too, not lost with the worker.
+      await sleep(SETTLE_MS);
       parentPort.postMessage({ type: 'stats', workerIndex, stats });
     }
   } catch (error) {

@@ -229,6 +229,9 @@ class BatonAuthClient {
     // Passed to fetch itself, not only through the Request (see callSignal).
     const { signal, done } = callSignal(input, init);
     try {
+      // Aborted before it began: nobody waits for this call, so it starts no
+      // refresh (fetch itself rejects such a call with the signal's reason).
+      if (signal.aborted) throw signal.reason;
       const carried = await abortable(this.freshToken(signal), signal);
       const response = await this.config.fetch(withBearer(request, carried.accessToken, replayable), {
         signal,

@@ -39,13 +39,25 @@ export function isStreamBody(body: unknown): boolean {
   return Symbol.asyncIterator in body || typeof (body as { pipe?: unknown }).pipe === 'function';
 }
 
-/** Lets the caller's AbortSignal cut short a wait for a refresh (the refresh itself goes on for the others). */
+/**
+ * Lets the caller's AbortSignal cut short a wait for a refresh (the refresh
+ * itself goes on for the others): rejects with the signal's reason as soon
+ * as it aborts, or at once if it already has.
+ *
+ * `promise` is always observed, even when the signal was aborted before the
+ * call: the caller has stopped listening, but the work goes on and may still
+ * fail (a refresh attempt that stalls, a refresh of a call nobody awaits).
+ * Its failure reaches whoever still waits for it, and the `refreshFailed`
+ * event; left unobserved here it would be an unhandled rejection, which
+ * ends a Node process by default.
+ */
 export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (signal === undefined) return promise;
-  if (signal.aborted) return Promise.reject(signal.reason);
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    // After an abort, settling again is a no-op: the caller keeps the abort's reason.
     promise.then(
       (value) => {
         signal.removeEventListener('abort', onAbort);
