@@ -203,6 +203,22 @@ describe('a refresh whose answer is lost', () => {
     server.releaseHangs();
   });
 
+  it('a retry that stalls too gives up in time for one more inside the grace window', async () => {
+    const server = fakeServer({ latencyMs: 0, clock: timerClock() });
+    const { client, events } = await expiredClient(server, { random: () => 0.999 });
+    // The server rotates, the answer never arrives; the retry (a grace replay) stalls as well.
+    server.failNext('/auth/refresh', { kind: 'lost' });
+    server.failNext('/auth/refresh', { kind: 'lost' });
+
+    const result = await settle(client.fetch('/auth/me'));
+    expect(result).toMatchObject({ status: 'fulfilled', value: { status: 200 } });
+    // Had the second attempt waited out its full timeout, the third would come after the window: reuse.
+    expect(server.refreshes).toMatchObject({ rotated: 1, grace_replay: 2, reuse_detected: 0 });
+    expect(events.map((e) => e.name)).not.toContain('signedOut');
+    expect(client.getSession()).not.toBeNull();
+    server.releaseHangs();
+  });
+
   it('times a refresh out well inside the grace window by default', async () => {
     const server = fakeServer({ latencyMs: 0, clock: timerClock() });
     const { client, events } = await expiredClient(server, { refreshRetryBudgetMs: 0 });
