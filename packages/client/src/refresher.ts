@@ -51,6 +51,13 @@ export interface RefreshOptions {
  */
 export const GRACE_SAFETY_MS = 2_000;
 
+/**
+ * The shortest timeout a retry inside the window of a possibly lost answer
+ * gets: enough for a healthy round trip, short enough to leave room for
+ * another try inside the window if this one stalls as well.
+ */
+export const LOST_RETRY_MIN_TIMEOUT_MS = 1_000;
+
 /** Most attempts one flight makes, whatever the budget: a clock that does not move must not make it spin. */
 export const MAX_ATTEMPTS_PER_FLIGHT = 8;
 
@@ -287,9 +294,19 @@ export class Refresher {
         if (this.config.mode === 'token' && base?.refreshToken === undefined) return { kind: 'none' };
         if (base?.refreshToken !== lostToken) lostSince = undefined;
         const sentAt = this.config.now();
+        // While an earlier answer may have been lost, the successor comes back
+        // only inside the window: an attempt that stalls too must give up in
+        // time for one more try inside it, not wait out its whole timeout.
+        const timeoutMs =
+          lostSince === undefined
+            ? refreshTimeoutMs
+            : Math.min(
+                refreshTimeoutMs,
+                Math.max(LOST_RETRY_MIN_TIMEOUT_MS, lostSince + REUSE_GRACE_MS - GRACE_SAFETY_MS - sentAt),
+              );
         try {
           attempts++;
-          return await this.attempt(base);
+          return await this.attempt(base, timeoutMs);
         } catch (error) {
           if (!(error instanceof BatonClientError) || !error.retryable) throw error;
           // The server may have rotated the token without our hearing it: the
@@ -332,15 +349,15 @@ export class Refresher {
     return this.session.withLock(body, { holdMs: budget + 2 * refreshTimeoutMs }).finally(stopHearing);
   }
 
-  /** One `POST /auth/refresh` from `base`, settled against whatever other contexts wrote meanwhile. */
-  private async attempt(base: LiveState | null): Promise<RefreshOutcome> {
+  /** One `POST /auth/refresh` from `base` (timing out after `timeoutMs`), settled against whatever other contexts wrote meanwhile. */
+  private async attempt(base: LiveState | null, timeoutMs: number): Promise<RefreshOutcome> {
     // Before anything is sent: a bound session is never refreshed without its key.
     const key = await this.dpop.keyFor(base);
     const sentAt = this.config.now();
     let grant: TokenGrant;
     const sender = this.dpop.sender(key);
     try {
-      grant = await requestRefresh(this.http, base, sender);
+      grant = await requestRefresh({ ...this.http, refreshTimeoutMs: timeoutMs }, base, sender);
     } catch (error) {
       if (!(error instanceof BatonClientError && error.code === 'invalid_grant')) throw error;
       return this.onInvalidGrant(base, key);
