@@ -20,7 +20,8 @@ export interface ClientRegistry {
   /**
    * The browser origins a client's pages may call from (its
    * `allowedOrigins`); for `null`, those of every client, for requests that
-   * name none (registration). Empty for an unknown client.
+   * name none (registration, CORS), through a cache like {@link find}'s.
+   * Empty for an unknown client.
    */
   browserOrigins(clientId: string | null): Promise<readonly string[]>;
   /** Every client (never their secrets in output: only hashes are stored). */
@@ -62,10 +63,23 @@ export function createClientRegistry(store: Store, now: Clock): ClientRegistry {
   // Bumped by every change made here: a read that began before a deletion
   // must not put the deleted client back into the cache when it lands.
   let generation = 0;
+  // The union of every client's origins, asked for by requests from an origin the server
+  // does not list itself (registration, CORS): a page anyone can open must not cost a
+  // scan of the clients table per request. Same bound as the per-client cache.
+  let everyOrigin: { origins: readonly string[]; until: number } | undefined;
   const forget = (id: string) => {
     generation++;
     cache.delete(id);
+    everyOrigin = undefined;
   };
+  async function allBrowserOrigins(): Promise<readonly string[]> {
+    const t = now();
+    if (everyOrigin && everyOrigin.until > t) return everyOrigin.origins;
+    const seen = generation;
+    const origins = [...new Set((await store.listClients()).flatMap((c) => c.allowedOrigins))];
+    if (seen === generation) everyOrigin = { origins, until: t + CLIENT_CACHE_TTL_MS };
+    return origins;
+  }
   async function find(id: string): Promise<ClientRecord | null> {
     assertNoControlCharacters(id, 'client_id');
     const t = now();
@@ -84,7 +98,7 @@ export function createClientRegistry(store: Store, now: Clock): ClientRegistry {
     find,
     async browserOrigins(clientId) {
       if (clientId !== null) return (await find(clientId))?.allowedOrigins ?? [];
-      return [...new Set((await store.listClients()).flatMap((c) => c.allowedOrigins))];
+      return allBrowserOrigins();
     },
     list: () => store.listClients(),
     async create(input) {

@@ -7,6 +7,7 @@ import { createTokenService, type TokenService } from '../core/token-service.js'
 import { timedStore } from '../store/timed-store.js';
 import { registerBodyParsers } from './body-parsers.js';
 import type { RouteContext } from './context.js';
+import { registerCors } from './cors.js';
 import { renderError } from './error-catalogue.js';
 import { sendError } from './errors.js';
 import { createMetrics } from './metrics.js';
@@ -261,6 +262,13 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     const route = request.routeOptions.url ?? request.url.split('?')[0]!;
     if (LIMITED_PREFIXES.some((p) => route.startsWith(p))) await limits.hit(request.ip);
   });
+  const ctx: RouteContext = { service, options: opts, limits, metrics };
+  /** The methods the app has for a path (for 405 and CORS preflights). */
+  const methodsOf = (path: string) => [
+    ...new Set(routes.filter((r) => r.re.test(path)).flatMap((r) => r.methods)),
+  ];
+  // After the hook above: a preflight is refused for repeated headers and counted like any request.
+  registerCors(app, ctx, methodsOf);
   // A POST without a body (logout by access token, refresh by cookie) validates as an empty object.
   // These two never wait: callback hooks spare a promise per request each.
   app.addHook('preValidation', (request, _reply, done) => {
@@ -282,11 +290,11 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   app.setErrorHandler((err, request, reply) => sendError(err, request, reply));
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0]!;
-    const allowed = routes.filter((r) => r.re.test(path)).flatMap((r) => r.methods);
+    const allowed = methodsOf(path);
     if (allowed.length > 0) {
-      reply.header('allow', [...new Set(allowed)].join(', '));
+      reply.header('allow', allowed.join(', '));
       return sendError(
-        new BatonError('method_not_allowed', `Use ${[...new Set(allowed)].join(' or ')} for this path`),
+        new BatonError('method_not_allowed', `Use ${allowed.join(' or ')} for this path`),
         request,
         reply,
       );
@@ -294,7 +302,6 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     return sendError(new BatonError('not_found', 'No such route'), request, reply);
   });
 
-  const ctx: RouteContext = { service, options: opts, limits, metrics };
   registerAuthRoutes(app, ctx);
   registerLegacyRefreshRoute(app, ctx);
   registerOAuthRoutes(app, ctx);
