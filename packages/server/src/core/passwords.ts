@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { hash, verify } from '@node-rs/argon2';
 import { BatonError } from './errors.js';
 
@@ -38,9 +39,41 @@ export function assertAcceptablePassword(password: string, field = 'password'): 
   return normalized;
 }
 
+/**
+ * How many Argon2 computations run at once: one per core this process may
+ * use (its CPU affinity counts). Each needs 19 MiB that it sweeps through
+ * twice; more of them than cores only take turns on a core and evict each
+ * other's memory from its caches, so every one gets slower and fewer finish
+ * per second. The rest wait their turn here, in order.
+ */
+export const HASHING_SLOTS = Math.max(1, availableParallelism());
+
+let running = 0;
+const waiting: (() => void)[] = [];
+
+/** Runs `work` when a hashing slot is free, in the order asked. */
+async function inHashingSlot<T>(work: () => Promise<T>): Promise<T> {
+  if (running >= HASHING_SLOTS) await new Promise<void>((resolve) => waiting.push(resolve));
+  else running++;
+  try {
+    return await work();
+  } finally {
+    // The slot passes straight to the next in line (running stays the same), or is freed.
+    const next = waiting.shift();
+    if (next) next();
+    else running--;
+  }
+}
+
+/** Argon2 computations now running and waiting for a slot (for tests and diagnostics). */
+export function hashingLoad(): { running: number; waiting: number } {
+  return { running, waiting: waiting.length };
+}
+
 /** Argon2id hash of a password (PHC string). */
 export function hashPassword(password: string): Promise<string> {
-  return hash(password.normalize('NFC'), ARGON2_OPTIONS);
+  const normalized = password.normalize('NFC');
+  return inHashingSlot(() => hash(normalized, ARGON2_OPTIONS));
 }
 
 const phcBase64 = (bytes: number) => randomBytes(bytes).toString('base64').replace(/=+$/, '');
@@ -62,11 +95,11 @@ const DUMMY_HASH = `$argon2id$v=19$m=${ARGON2_OPTIONS.memoryCost},t=${ARGON2_OPT
 export async function verifyPassword(storedHash: string | null, password: string): Promise<boolean> {
   const candidate = password.normalize('NFC');
   if (storedHash === null) {
-    await verify(DUMMY_HASH, candidate).catch(() => false);
+    await inHashingSlot(() => verify(DUMMY_HASH, candidate)).catch(() => false);
     return false;
   }
   try {
-    return await verify(storedHash, candidate);
+    return await inHashingSlot(() => verify(storedHash, candidate));
   } catch {
     return false;
   }
