@@ -55,6 +55,9 @@ describe.skipIf(!hasChromium)('login and logout CSRF from another site, in Chrom
     context = await browser.newContext();
     page = await context.newPage();
     await page.goto(baton.url);
+    // The page's own start-up check of the cookie is over before the login: had it come after,
+    // it would rotate the victim's cookie in the middle of a test that compares it.
+    await page.waitForSelector('html[data-ready="true"]');
     // The victim logs in in cookie mode from Baton's own origin, as the demo page does.
     const status = await page.evaluate(async (who) => {
       const res = await fetch('/auth/login', {
@@ -104,6 +107,7 @@ describe.skipIf(!hasChromium)('login and logout CSRF from another site, in Chrom
     expect([403, 415]).toContain(await visitAttacker('/logout'));
     expect(await cookie(REFRESH)).toBe(before);
     await page.goto(baton.url);
+    await page.waitForSelector('html[data-ready="true"]');
     const status = await page.evaluate(async () => {
       const res = await fetch('/auth/refresh', { method: 'POST', headers: { 'x-baton-csrf': '1' } });
       return res.status;
