@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, freePort } from './support/baton.js';
-import { hasChromium, launchChromium, resultPath } from './support/browser.js';
+import { hasChromium, launchChromium, openDemoTab, resultPath } from './support/browser.js';
 
 // `npm run demo` as a person sees it, in headless Chromium: the demo script itself
 // (the same file the npm script runs) with short lifetimes on free ports, two tabs of
@@ -80,19 +80,8 @@ describe.skipIf(!hasChromium)('npm run demo in Chromium', () => {
     if (demo && demo.exitCode === null && demo.signalCode === null) demo.kill('SIGKILL');
   });
 
-  async function openTab(): Promise<Page> {
-    const page = await context.newPage();
-    page.on('pageerror', (error) => pageErrors.push(`pageerror: ${error.message}`));
-    page.on('console', (message) => {
-      // HTTP error statuses are expected (the thief's 401, the revoked session's); anything else is not.
-      if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) {
-        pageErrors.push(`console: ${message.text()}`);
-      }
-    });
-    await page.goto(url);
-    await page.waitForSelector('html[data-ready="true"]');
-    return page;
-  }
+  // HTTP error statuses are expected here (the thief's 401, the revoked session's).
+  const openTab = () => openDemoTab(context, url, pageErrors);
 
   const chainStates = (page: Page) =>
     page.locator('#chain tbody tr').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.state));

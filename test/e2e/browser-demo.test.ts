@@ -1,7 +1,7 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { metricValue, type RunningBaton, startBaton } from './support/baton.js';
-import { hasChromium, launchChromium, resultPath } from './support/browser.js';
+import { hasChromium, launchChromium, openDemoTab, resultPath } from './support/browser.js';
 
 // The demo page in real headless Chromium against the real server: five tabs
 // of one browser profile share cookies, Web Locks and BroadcastChannel, as a
@@ -88,18 +88,9 @@ describe.skipIf(!hasChromium)('demo page in Chromium', () => {
     await baton?.stop();
   });
 
+  // HTTP error statuses are expected here (the start-up cookie probe's 401).
   async function openTab(): Promise<Page> {
-    const page = await context.newPage();
-    // CSP violations, failed module imports and uncaught errors all surface here.
-    page.on('pageerror', (error) => pageErrors.push(`pageerror: ${error.message}`));
-    page.on('console', (message) => {
-      // HTTP error statuses are expected (the start-up cookie probe's 401); anything else is not.
-      if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) {
-        pageErrors.push(`console: ${message.text()}`);
-      }
-    });
-    await page.goto(baton.url);
-    await page.waitForSelector('html[data-ready="true"]');
+    const page = await openDemoTab(context, baton.url, pageErrors);
     pages.push(page);
     return page;
   }

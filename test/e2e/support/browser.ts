@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Browser, chromium } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 
 /** Debian's Chromium (CI runs `apt-get install -y chromium`); override with CHROMIUM_PATH. */
 export const CHROMIUM_PATH = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
@@ -38,4 +38,23 @@ export function resultPath(name: string): string {
   const path = join(fileURLToPath(new URL('../../../test-results/', import.meta.url)), name);
   mkdirSync(dirname(path), { recursive: true });
   return path;
+}
+
+/**
+ * Opens the demo page at `url` in a new tab of `context` and waits until it
+ * says it is ready. Uncaught errors and console errors (CSP violations,
+ * failed module imports) go to `errors`; failed HTTP statuses do not, since
+ * the flows under test expect some (a refused probe, a thief's 401).
+ */
+export async function openDemoTab(context: BrowserContext, url: string, errors: string[]): Promise<Page> {
+  const page = await context.newPage();
+  page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) {
+      errors.push(`console: ${message.text()}`);
+    }
+  });
+  await page.goto(url);
+  await page.waitForSelector('html[data-ready="true"]');
+  return page;
 }
