@@ -11,6 +11,7 @@ import {
 } from '../sql/dialect.js';
 import { applyMigrations } from '../sql/migration-runner.js';
 import { sqlTag } from '../sql/statement.js';
+import { type Checkpointer, startCheckpointer } from './sqlite-checkpointer.js';
 import { createGroupCommit } from './sqlite-group-commit.js';
 import { sqliteMigrations } from './sqlite-migrations.js';
 
@@ -31,6 +32,12 @@ export interface SqliteDialectOptions {
   filename: string;
   /** How long a writer waits for another process's lock, in ms (default 5000). */
   busyTimeout?: number;
+  /**
+   * After how many write transactions WAL checkpoints move to a thread of
+   * their own (see `sqlite-checkpointer.ts`; default 1000, `Infinity` never).
+   * A quiet database keeps SQLite's own checkpoints and spares the thread.
+   */
+  checkpointThreadAfter?: number;
 }
 
 /** Pseudo file systems: never a place for a database, and a recursive mkdir under /proc never returns on Node 20. */
@@ -141,6 +148,14 @@ export function createSqliteDialect(options: SqliteDialectOptions): SqlDialect {
   const immediate = db.transaction((fn: () => unknown) => fn()).immediate;
   const inImmediate = <T>(fn: () => T): T => immediate(fn) as T;
   const group = createGroupCommit(db);
+  let checkpointer: Checkpointer | undefined;
+  let untilCheckpointer =
+    options.filename === ':memory:' ? Number.POSITIVE_INFINITY : (options.checkpointThreadAfter ?? 1000);
+  const countWrite = () => {
+    if (untilCheckpointer-- === 0 && db.open)
+      checkpointer = startCheckpointer(db, options.filename, { hold: group.hold });
+  };
+  countWrite();
 
   const dialect: SqlDialect = {
     name: 'sqlite',
@@ -155,6 +170,7 @@ export function createSqliteDialect(options: SqliteDialectOptions): SqlDialect {
       return driveSync(work(), execute);
     },
     transaction(work) {
+      countWrite();
       // Concurrent requests' transactions share one commit (see sqlite-group-commit.ts).
       return group.submit(() => driveSync(work(), execute));
     },
@@ -183,6 +199,8 @@ export function createSqliteDialect(options: SqliteDialectOptions): SqlDialect {
     async close() {
       if (db.open) group.flush();
       cache.clear();
+      // The thread closes its connection first, so the checkpoint below finds no other reader.
+      await checkpointer?.close();
       if (!db.open) return;
       // Fold the WAL back into the database file, so a copy of baton.db alone is
       // complete and the -wal file does not linger. Best effort: another process

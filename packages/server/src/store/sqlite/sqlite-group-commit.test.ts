@@ -78,4 +78,35 @@ describe('group commit', () => {
     group.flush();
     expect(rows()).toEqual([{ k: 'z', v: 1 }]);
   });
+
+  it('hold keeps every commit back until released, then runs the queue in one batch', async () => {
+    const group = createGroupCommit(db);
+    const release = group.hold();
+    const first = group.submit(() => insert('h1', 1).changes);
+    const second = group.submit(() => insert('h2', 2).changes);
+    // Several turns of the event loop: nothing is written while held.
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    expect(rows()).toEqual([]);
+    release();
+    release(); // a second call is a no-op
+    await expect(Promise.all([first, second])).resolves.toEqual([1, 1]);
+    expect(rows()).toEqual([
+      { k: 'h1', v: 1 },
+      { k: 'h2', v: 2 },
+    ]);
+  });
+
+  it('a turn scheduled before the hold leaves the queue to the release; two holds need two releases', async () => {
+    const group = createGroupCommit(db);
+    const done = group.submit(() => insert('s', 1).changes); // schedules the next turn
+    const a = group.hold();
+    const b = group.hold();
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    a();
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    expect(rows()).toEqual([]);
+    b();
+    await expect(done).resolves.toBe(1);
+    expect(rows()).toEqual([{ k: 's', v: 1 }]);
+  });
 });

@@ -10,8 +10,14 @@ type Db = Pick<Database.Database, 'prepare' | 'inTransaction'>;
 export interface GroupCommit {
   /** Runs `fn` in a write transaction of its own (a savepoint), resolving once it is committed. */
   submit<T>(fn: () => T): Promise<T>;
-  /** Runs what is queued now (before the connection closes). */
+  /** Runs what is queued now (before the connection closes), held or not. */
   flush(): void;
+  /**
+   * Holds back every commit until the returned function is called: units
+   * queue meanwhile and then run in one batch. The checkpoint thread asks
+   * for this for the moment it needs no writer (see sqlite-checkpointer.ts).
+   */
+  hold(): () => void;
 }
 
 interface Queued {
@@ -49,6 +55,7 @@ export function createGroupCommit(db: Db): GroupCommit {
   const release = db.prepare('RELEASE baton_unit');
   const rollbackTo = db.prepare('ROLLBACK TO baton_unit');
   let queue: Queued[] = [];
+  let holds = 0;
 
   function runBatch(batch: Queued[]): Outcome[] {
     // One unit needs no savepoint: the transaction is its own.
@@ -101,13 +108,28 @@ export function createGroupCommit(db: Db): GroupCommit {
     });
   }
 
+  // A turn scheduled before a hold began finds it still held and leaves the queue to the release.
+  const onTurn = () => {
+    if (holds === 0) flush();
+  };
+
   return {
     submit<T>(fn: () => T): Promise<T> {
       return new Promise<T>((resolve, reject) => {
-        if (queue.length === 0) nextTurn(flush);
+        if (queue.length === 0 && holds === 0) nextTurn(onTurn);
         queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
       });
     },
     flush,
+    hold() {
+      holds++;
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        holds--;
+        if (holds === 0 && queue.length > 0) nextTurn(onTurn);
+      };
+    },
   };
 }

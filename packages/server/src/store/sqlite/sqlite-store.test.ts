@@ -4,20 +4,21 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { type ConformanceFactory, storeConformance } from '../../../test/store-conformance.js';
 import { storeLifecycle } from '../../../test/store-lifecycle.js';
-import { createSqliteStore } from './sqlite-store.js';
+import { createSqliteStore, type SqliteStoreOptions } from './sqlite-store.js';
 
 let dir: string | undefined;
 
-const factory: ConformanceFactory = {
+/** `checkpointThreadAfter: 0` runs every test with WAL checkpoints on their own thread from the start. */
+const factoryWith = (options: Omit<SqliteStoreOptions, 'filename'> = {}): ConformanceFactory => ({
   async open() {
     dir = mkdtempSync(join(tmpdir(), 'baton-sqlite-'));
-    const store = createSqliteStore({ filename: join(dir, 'baton.db') });
+    const store = createSqliteStore({ filename: join(dir, 'baton.db'), ...options });
     await store.migrate();
     return store;
   },
   // A second connection to the same file stands in for a second server process.
   async openSecond() {
-    return createSqliteStore({ filename: join(dir!, 'baton.db') });
+    return createSqliteStore({ filename: join(dir!, 'baton.db'), ...options });
   },
   async cleanup() {
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -36,6 +37,10 @@ const factory: ConformanceFactory = {
     }
   },
   duplicateKeyCode: 'SQLITE_CONSTRAINT_PRIMARYKEY',
-};
+});
+const factory = factoryWith();
 storeConformance('SQLite (file, WAL)', factory);
 storeLifecycle('SQLite (file, WAL)', factory);
+const threaded = factoryWith({ checkpointThreadAfter: 0 });
+storeConformance('SQLite (file, WAL, checkpoint thread)', threaded);
+storeLifecycle('SQLite (file, WAL, checkpoint thread)', threaded);
