@@ -178,7 +178,7 @@ try {
         const rows = await runTarget(target, rep);
         for (const r of rows)
           log(
-            `  c=${r.c} rot/s=${r.rotPerS.toFixed(0)} ok/s=${r.okPerS.toFixed(0)} p99=${r.p99?.toFixed(2)} ms errors=${r.errors} cpu=${r.cpuUsPerReq?.toFixed(0)} µs/req${r.dbCpuUsPerReq == null ? '' : ` db-cpu=${r.dbCpuUsPerReq.toFixed(0)} µs/req`}`,
+            `  c=${r.c} rot/s=${r.rotPerS.toFixed(0)} ok/s=${r.okPerS.toFixed(0)} p99=${r.p99?.toFixed(2)} ms errors=${r.errors} cpu=${r.cpuUsPerReq?.toFixed(0)} µs/req load-cpu=${r.loadCpuUsPerReq?.toFixed(0)} µs/req${r.dbCpuUsPerReq == null ? '' : ` db-cpu=${r.dbCpuUsPerReq.toFixed(0)} µs/req`}`,
           );
         samples.push(...rows);
       }

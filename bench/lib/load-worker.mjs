@@ -70,6 +70,7 @@ async function runLoops(tokens, c, ms, record) {
   const cpu0 = record ? treeCpuMicros(job.serverPid) : 0;
   const db0 = record && job.databaseCommand ? commandCpuMicros(job.databaseCommand) : 0;
   const t0 = performance.now();
+  const own0 = process.cpuUsage();
   await Promise.all(
     Array.from({ length: c }, async (_, i) => {
       for (let k = 0; k < MAX_REQUESTS_PER_LOOP && performance.now() < end; k++) {
@@ -97,6 +98,7 @@ async function runLoops(tokens, c, ms, record) {
     }),
   );
   const elapsedMs = performance.now() - t0;
+  const own = process.cpuUsage(own0);
   const cpu1 = record ? treeCpuMicros(job.serverPid) : 0;
   const db1 = record && job.databaseCommand ? commandCpuMicros(job.databaseCommand) : 0;
   return {
@@ -104,6 +106,7 @@ async function runLoops(tokens, c, ms, record) {
     elapsedMs,
     latencies: latencies?.subarray(0, count),
     cpuMicros: cpu1 - cpu0,
+    loadCpuMicros: own.user + own.system,
     dbCpuMicros: job.databaseCommand ? db1 - db0 : null,
   };
 }
@@ -134,6 +137,7 @@ try {
       p95: percentile(sorted, 0.95),
       p99: percentile(sorted, 0.99),
       cpuUsPerReq: done > 0 ? r.cpuMicros / done : null,
+      loadCpuUsPerReq: done > 0 ? r.loadCpuMicros / done : null,
       dbCpuUsPerReq: done > 0 && r.dbCpuMicros !== null ? r.dbCpuMicros / done : null,
     };
     process.stdout.write(`${JSON.stringify(line)}\n`);

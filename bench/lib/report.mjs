@@ -57,6 +57,7 @@ export function summarize(samples, targets, levels) {
         errors: m('errors'),
         requests: m('requests'),
         cpuUsPerReq: m('cpuUsPerReq'),
+        loadCpuUsPerReq: rows.every((r) => r.loadCpuUsPerReq != null) ? m('loadCpuUsPerReq') : null,
         dbCpuUsPerReq: rows.every((r) => r.dbCpuUsPerReq != null) ? m('dbCpuUsPerReq') : null,
       };
     }
@@ -164,6 +165,7 @@ export function markdown({
     '- p50/p95/p99: latency of every request in the window, in ms, as the client sees it;',
     "- CPU µs/req: utime+stime of the server process tree during the window ÷ completed requests (for PostgreSQL without the database server's own processes);",
     '- DB server CPU µs/req: utime+stime of every `postgres` process on the machine during the window ÷ completed requests (an embedded SQLite runs inside the server, so it has none of its own).',
+    "- load generator CPU µs/req: the load generator's own utime+stime ÷ completed requests; far below 1,000 µs ÷ (rot/s ÷ 1,000) means it had time to spare, so the server set the pace.",
     '',
     '## Rotations',
     '',
@@ -172,14 +174,14 @@ export function markdown({
     push(
       `### ${c} virtual client${c === 1 ? '' : 's'}`,
       '',
-      '| target | rot/s | ok/s | p50 ms | p95 ms | p99 ms | errors | CPU µs/req | DB server CPU µs/req |',
-      '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+      '| target | rot/s | ok/s | p50 ms | p95 ms | p99 ms | errors | CPU µs/req | DB server CPU µs/req | load generator CPU µs/req |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     );
     for (const t of targets) {
       const r = summary[t.key]?.[c];
       if (!r) continue;
       push(
-        `| ${t.name} | ${fmt(r.rotPerS)} | ${fmt(r.okPerS)} | ${ms(r.p50)} | ${ms(r.p95)} | ${ms(r.p99)} | ${fmt(r.errors)} | ${fmt(r.cpuUsPerReq)} | ${r.dbCpuUsPerReq == null ? '—' : fmt(r.dbCpuUsPerReq)} |`,
+        `| ${t.name} | ${fmt(r.rotPerS)} | ${fmt(r.okPerS)} | ${ms(r.p50)} | ${ms(r.p95)} | ${ms(r.p99)} | ${fmt(r.errors)} | ${fmt(r.cpuUsPerReq)} | ${r.dbCpuUsPerReq == null ? '—' : fmt(r.dbCpuUsPerReq)} | ${r.loadCpuUsPerReq == null ? '—' : fmt(r.loadCpuUsPerReq)} |`,
       );
     }
     push('');
