@@ -165,7 +165,7 @@ export function markdown({
     '- p50/p95/p99: latency of every request in the window, in ms, as the client sees it;',
     "- CPU µs/req: utime+stime of the server process tree during the window ÷ completed requests (for PostgreSQL without the database server's own processes);",
     '- DB server CPU µs/req: utime+stime of every `postgres` process on the machine during the window ÷ completed requests (an embedded SQLite runs inside the server, so it has none of its own).',
-    "- load generator CPU µs/req: the load generator's own utime+stime ÷ completed requests; far below 1,000 µs ÷ (rot/s ÷ 1,000) means it had time to spare, so the server set the pace.",
+    "- load generator CPU µs/req: the load generator's own utime+stime ÷ completed requests; well below 1,000,000 ÷ rot/s (a whole core per request) means it had time to spare, so the server set the pace.",
     '',
     '## Rotations',
     '',
