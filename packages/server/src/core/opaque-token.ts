@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { randomId128 } from './ids.js';
 
 /**
@@ -69,12 +69,13 @@ export function newOpaqueToken(prefix: OpaqueTokenPrefix): MintedOpaqueToken {
 
 /** base64url SHA-256 of a secret. */
 export function hashSecret(secret: Buffer): string {
-  return createHash('sha256').update(secret).digest('base64url');
+  // One-shot: a third of createHash's cost, on every refresh.
+  return hash('sha256', secret, 'base64url');
 }
 
 /** Constant-time check of a presented secret against a stored hash. */
 export function secretMatches(secret: Buffer, storedHash: string): boolean {
   const expected = Buffer.from(storedHash, 'base64url');
-  const actual = createHash('sha256').update(secret).digest();
+  const actual = hash('sha256', secret, 'buffer');
   return expected.length === actual.length && timingSafeEqual(expected, actual);
 }

@@ -219,8 +219,9 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   // its keep-alive connection ends with it instead of idling until the keep-alive timeout.
   // Not while a pipelined request waits behind it on the same connection: that one gets
   // its own answer (the drain's 503), which closes the connection then.
-  app.addHook('onSend', async (request, reply) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     if (draining && (pending.get(request.raw.socket) ?? 0) <= 1) reply.header('connection', 'close');
+    done(null, payload);
   });
 
   registerBodyParsers(app, opts.bodyLimit);
@@ -241,26 +242,32 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     limited: (url) => LIMITED_PREFIXES.some((p) => url.startsWith(p)),
   });
 
-  app.addHook('onRequest', async (request, reply) => {
+  // A callback hook that returns a promise only when it waits (the limiter): most requests
+  // then cost no promise here. Fastify runs the next hook on done() or when the promise settles.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');
     reply.header('x-frame-options', 'DENY');
     if (draining) {
       reply.header('connection', 'close');
-      throw new BatonError('temporarily_unavailable', 'The server is shutting down; try again', {
-        retryAfter: 1,
-      });
+      return done(
+        new BatonError('temporarily_unavailable', 'The server is shutting down; try again', {
+          retryAfter: 1,
+        }),
+      );
     }
     // Before anything reads a header: the name is ours, the values are never echoed.
     const repeated = repeatedHeader(request.raw.rawHeaders);
     if (repeated !== undefined)
-      throw new BatonError('invalid_request', `The ${repeated} header must not be repeated`);
+      return done(new BatonError('invalid_request', `The ${repeated} header must not be repeated`));
     // Key the limit on the route Fastify matched, not on the URL string: "/%61uth/refresh" and
     // the absolute form "http://host/auth/refresh" reach /auth/refresh too, and a prefix test
     // on the raw target let them through uncounted. Unmatched requests (404, 405) keep the
     // raw path: they reach no handler, so no spelling of them buys anything.
+    if (!limits.countsRequests) return done();
     const route = request.routeOptions.url ?? request.url.split('?')[0]!;
-    if (LIMITED_PREFIXES.some((p) => route.startsWith(p))) await limits.hit(request.ip);
+    if (!LIMITED_PREFIXES.some((p) => route.startsWith(p))) return done();
+    return limits.hit(request.ip);
   });
   const ctx: RouteContext = { service, options: opts, limits, metrics };
   /** The methods the app has for a path (for 405 and CORS preflights). */

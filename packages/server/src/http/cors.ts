@@ -74,8 +74,7 @@ export function registerCors(
   // Requests answered here as preflights: onSend must not add the actual-response grant to them.
   const preflights = new WeakSet<FastifyRequest>();
 
-  app.addHook('onRequest', async (request, reply) => {
-    if (request.method !== 'OPTIONS') return;
+  async function preflight(request: FastifyRequest, reply: FastifyReply) {
     const origin = request.headers.origin;
     const asked = request.headers['access-control-request-method'];
     // Not a preflight: the 405 it got before.
@@ -98,30 +97,41 @@ export function registerCors(
     reply.header('access-control-allow-methods', methods.join(', '));
     reply.header('access-control-max-age', String(CORS_MAX_AGE_SECONDS));
     return reply.code(204).send();
-  });
+  }
 
-  app.addHook('onSend', async (request, reply, payload) => {
-    if (preflights.has(request)) return payload;
-    const policy = corsPolicyOf(request.routeOptions.url ?? request.url.split('?')[0]!);
-    if (policy === undefined) return payload;
-    if (policy === 'public') {
-      reply.header('access-control-allow-origin', '*');
-      return payload;
-    }
-    // The answer depends on Origin, for every request: a shared cache must not mix them up.
-    vary(reply, 'Origin');
-    const origin = request.headers.origin;
-    if (origin === undefined) return payload;
+  async function grant(reply: FastifyReply, origin: string) {
     let allowed = false;
     try {
       allowed = await originAllowed(origin);
     } catch {
       // The clients could not be read: grant nothing, and leave the response as it is.
     }
-    if (!allowed) return payload;
+    if (!allowed) return;
     reply.header('access-control-allow-origin', origin);
     reply.header('access-control-allow-credentials', 'true');
     reply.header('access-control-expose-headers', CORS_EXPOSED_HEADERS);
-    return payload;
+  }
+
+  // Callback hooks that return a promise only when they wait (a preflight, an Origin to
+  // look up): a request without Origin costs no promise here. Fastify goes on at done()
+  // or when the promise settles.
+  app.addHook('onRequest', (request, reply, done) => {
+    if (request.method !== 'OPTIONS') return done();
+    return preflight(request, reply);
+  });
+
+  app.addHook('onSend', (request, reply, payload, done) => {
+    if (preflights.has(request)) return done(null, payload);
+    const policy = corsPolicyOf(request.routeOptions.url ?? request.url.split('?')[0]!);
+    if (policy === undefined) return done(null, payload);
+    if (policy === 'public') {
+      reply.header('access-control-allow-origin', '*');
+      return done(null, payload);
+    }
+    // The answer depends on Origin, for every request: a shared cache must not mix them up.
+    vary(reply, 'Origin');
+    const origin = request.headers.origin;
+    if (origin === undefined) return done(null, payload);
+    return grant(reply, origin);
   });
 }

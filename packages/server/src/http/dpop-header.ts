@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { DpopInput } from '../core/dpop.js';
 import type { RouteContext } from './context.js';
 
@@ -23,7 +23,9 @@ export function dpopInput(request: FastifyRequest, path: string): DpopInput | un
  * @see RFC 9449 §8, §8.2
  */
 export function dpopNonceHook(ctx: RouteContext) {
-  return async (_request: FastifyRequest, reply: FastifyReply) => {
+  // A callback hook: nothing here waits, so no promise per request.
+  return (_request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
     reply.header('dpop-nonce', ctx.service.dpop.nonce());
+    done();
   };
 }

@@ -24,6 +24,8 @@ export interface LimitSettings {
 export interface Limits extends LoginLimiter {
   /** Counts one request from `ip`; throws 429 past the limit. */
   hit(ip: string): Promise<void>;
+  /** Whether {@link hit} counts anything (false when the per-IP limit is off). */
+  readonly countsRequests: boolean;
   /**
    * Whether the shared counts in Redis are in use (`up`) or each process
    * counts on its own meanwhile (`down`); undefined without Redis.
@@ -157,6 +159,7 @@ export function createLimits(
 
   return {
     redisStatus: () => (redis === undefined ? undefined : redis.status === 'ready' ? 'up' : 'down'),
+    countsRequests: perIp !== null,
     async hit(ip) {
       if (!perIp) return;
       try {

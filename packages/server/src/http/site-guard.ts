@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import { BatonError } from '../core/errors.js';
 
 const JSON_TYPE = /^application\/json\s*(;|$)/i;
@@ -20,11 +20,18 @@ const JSON_TYPE = /^application\/json\s*(;|$)/i;
  * its own contract.
  * @see OWASP CSRF Prevention Cheat Sheet, "Verifying Origin With Standard Headers"
  */
-export async function refuseCrossSiteForms(request: FastifyRequest): Promise<void> {
+export function refuseCrossSiteForms(
+  request: FastifyRequest,
+  _reply: FastifyReply,
+  done: HookHandlerDoneFunction,
+): void {
+  // A callback hook: nothing here waits, so no promise per request.
   const type = request.headers['content-type'];
   if (type !== undefined && !JSON_TYPE.test(type))
-    throw new BatonError('unsupported_media_type', 'The body must be application/json');
+    return done(new BatonError('unsupported_media_type', 'The body must be application/json'));
   if (request.headers['sec-fetch-site'] === 'cross-site')
-    throw new BatonError('access_denied', 'Cross-site requests are not allowed');
-  if (request.headers.origin === 'null') throw new BatonError('access_denied', 'This origin is not allowed');
+    return done(new BatonError('access_denied', 'Cross-site requests are not allowed'));
+  if (request.headers.origin === 'null')
+    return done(new BatonError('access_denied', 'This origin is not allowed'));
+  done();
 }
