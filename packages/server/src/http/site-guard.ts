@@ -28,10 +28,10 @@ export function refuseCrossSiteForms(
   // A callback hook: nothing here waits, so no promise per request.
   const type = request.headers['content-type'];
   if (type !== undefined && !JSON_TYPE.test(type))
-    return done(new BatonError('unsupported_media_type', 'The body must be application/json'));
-  if (request.headers['sec-fetch-site'] === 'cross-site')
-    return done(new BatonError('access_denied', 'Cross-site requests are not allowed'));
-  if (request.headers.origin === 'null')
-    return done(new BatonError('access_denied', 'This origin is not allowed'));
-  done();
+    done(new BatonError('unsupported_media_type', 'The body must be application/json'));
+  else if (request.headers['sec-fetch-site'] === 'cross-site')
+    done(new BatonError('access_denied', 'Cross-site requests are not allowed'));
+  else if (request.headers.origin === 'null')
+    done(new BatonError('access_denied', 'This origin is not allowed'));
+  else done();
 }
