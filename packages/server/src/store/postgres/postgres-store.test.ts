@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { serviceAvailable } from '../../../../../test/e2e/support/services.js';
 import { type ConformanceFactory, storeConformance } from '../../../test/store-conformance.js';
 import { storeLifecycle } from '../../../test/store-lifecycle.js';
+import { storeTurns } from '../../../test/store-turns.js';
 import { openStore } from '../open-store.js';
 import type { Store } from '../store.js';
 import { postgresMigrations } from './postgres-migrations.js';
@@ -59,6 +60,7 @@ describe.runIf(available)('PostgreSQL store', () => {
   };
   storeConformance('PostgreSQL', factory);
   storeLifecycle('PostgreSQL', factory);
+  storeTurns('PostgreSQL', factory);
 
   describe('PostgreSQL adapter', () => {
     /** Opens stores on one fresh schema and always closes them and drops it. */

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { type ConformanceFactory, storeConformance } from '../../../test/store-conformance.js';
 import { storeLifecycle } from '../../../test/store-lifecycle.js';
+import { storeTurns } from '../../../test/store-turns.js';
 import { createSqliteStore } from './sqlite-store.js';
 
 let dir: string | undefined;
@@ -39,3 +40,4 @@ const factory: ConformanceFactory = {
 };
 storeConformance('SQLite (file, WAL)', factory);
 storeLifecycle('SQLite (file, WAL)', factory);
+storeTurns('SQLite (file, WAL)', factory);
