@@ -237,6 +237,168 @@ describe.runIf(available)('PostgreSQL store', () => {
       }
     });
 
+    describe('the refreshes of one turn share their statements', () => {
+      /**
+       * A caller-owned pool that records the text of every `query` it is asked
+       * for and passes the call on unchanged: counting statements, not mocking.
+       * (Units in a transaction go through `connect()`, and are not counted.)
+       */
+      function countingPool() {
+        const pool = new pg.Pool({ connectionString: DB_URL, max: 5 });
+        const texts: string[] = [];
+        const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
+        pool.query = ((...args: unknown[]) => {
+          const q = args[0];
+          texts.push(typeof q === 'string' ? q : (q as { text: string }).text);
+          return query(...args);
+        }) as typeof pool.query;
+        return { pool, texts };
+      }
+
+      /** `n` sessions, user `usr_<i>`, session `ses_<i>`, token `tok_<i>`. */
+      async function sessions(store: Store, n: number) {
+        await store.createClient({
+          id: 'app',
+          name: 'app',
+          type: 'public',
+          secretHash: null,
+          allowedOrigins: [],
+          allowedScopes: [],
+          audience: null,
+          accessTtl: null,
+          refreshIdleTtl: null,
+          sessionMaxTtl: null,
+          createdAt: T0,
+        });
+        for (let i = 0; i < n; i++) {
+          await store.createUser({
+            id: `usr_${i}`,
+            email: `u${i}@example.com`,
+            passwordHash: 'h',
+            createdAt: T0,
+          });
+          await store.createSession({
+            session: {
+              id: `ses_${i}`,
+              userId: `usr_${i}`,
+              clientId: 'app',
+              scope: null,
+              createdAt: T0,
+              lastUsedAt: T0,
+              idleExpiresAt: T0 + 1000,
+              expiresAt: T0 + 50_000,
+              userAgent: null,
+              ip: null,
+            },
+            firstToken: { id: `tok_${i}`, secretHash: `hash_${i}` },
+          });
+        }
+        return Array.from({ length: n }, (_, i) => `tok_${i}`);
+      }
+      const rotation = (parentId: string, i: number, successorId = `${parentId}_next`) => ({
+        parentId,
+        successor: { id: successorId, secretHash: `hash_${successorId}` },
+        now: T0 + 100 + i,
+        idleExpiresAt: T0 + 2000 + i,
+      });
+
+      /** Runs `fn` on a migrated store over a counting pool, then closes both and drops the schema. */
+      async function counted(fn: (store: Store, texts: string[]) => Promise<void>) {
+        const { pool, texts } = countingPool();
+        try {
+          await withSchema(async (name) => {
+            const store = createPostgresStore({ pool, schema: name });
+            try {
+              await store.migrate();
+              await fn(store, texts);
+            } finally {
+              await store.close();
+            }
+          });
+        } finally {
+          await pool.end();
+        }
+      }
+
+      it('fifty refreshes in one turn: one statement for their lookups, one for their rotations', async () => {
+        await counted(async (store, texts) => {
+          const ids = await sessions(store, 50);
+          texts.length = 0;
+          const results = await Promise.all(
+            ids.map(async (id, i) => {
+              expect((await store.findRefreshToken(id))?.token.id).toBe(id);
+              return store.rotateRefreshToken(rotation(id, i));
+            }),
+          );
+          expect(results).toEqual(ids.map(() => ({ outcome: 'rotated' })));
+          expect(texts).toHaveLength(2);
+        });
+      });
+
+      it('a lone lookup and a lone rotation are one statement each', async () => {
+        await counted(async (store, texts) => {
+          await sessions(store, 1);
+          texts.length = 0;
+          expect((await store.findRefreshToken('tok_0'))?.token.usedAt).toBeNull();
+          expect(texts).toHaveLength(1);
+          expect(await store.rotateRefreshToken(rotation('tok_0', 0))).toEqual({ outcome: 'rotated' });
+          expect(texts).toHaveLength(2);
+        });
+      });
+
+      it('more lookups in one turn than one statement carries go as a few statements', async () => {
+        await counted(async (store, texts) => {
+          texts.length = 0;
+          const found = await Promise.all(
+            Array.from({ length: 70 }, (_, i) => store.findRefreshToken(`tok_${i}`)),
+          );
+          expect(found).toEqual(found.map(() => null));
+          expect(texts.length).toBeGreaterThanOrEqual(2);
+          expect(texts.length).toBeLessThanOrEqual(3);
+        });
+      });
+
+      it('a shared rotation statement that fails is run again one rotation at a time', async () => {
+        await counted(async (store, texts) => {
+          const ids = await sessions(store, 6);
+          texts.length = 0;
+          // The first one's successor id is tok_5's: its INSERT fails, and with it the shared statement.
+          const results = await Promise.allSettled(
+            ids
+              .slice(0, 5)
+              .map((id, i) => store.rotateRefreshToken(rotation(id, i, i === 0 ? 'tok_5' : undefined))),
+          );
+          expect(results[0]).toMatchObject({ status: 'rejected', reason: { code: '23505' } });
+          expect(results.slice(1)).toEqual(
+            ids.slice(1, 5).map(() => ({ status: 'fulfilled', value: { outcome: 'rotated' } })),
+          );
+          // The shared statement, then each of the five alone.
+          expect(texts).toHaveLength(6);
+          expect(new Set(texts.slice(1))).toEqual(new Set([texts[1]]));
+          expect(texts[0]).not.toBe(texts[1]);
+        });
+      });
+
+      it('an outage fails every lookup and rotation of the turn with temporarily_unavailable', async () => {
+        const store = createPostgresStore({ connectionString: 'postgres://postgres@127.0.0.1:1/test' });
+        try {
+          const calls = [
+            ...Array.from({ length: 5 }, (_, i) => store.findRefreshToken(`tok_${i}`)),
+            ...Array.from({ length: 5 }, (_, i) => store.rotateRefreshToken(rotation(`tok_${i}`, i))),
+          ];
+          const settled = await Promise.allSettled(calls);
+          expect(settled).toEqual(
+            calls.map(() => ({
+              status: 'rejected',
+              reason: expect.objectContaining({ code: 'temporarily_unavailable' }),
+            })),
+          );
+        } finally {
+          await store.close();
+        }
+      });
+    });
+
     it('borrows a caller-owned pool and leaves it open on close', async () => {
       const pool = new pg.Pool({ connectionString: DB_URL, max: 2 });
       try {
