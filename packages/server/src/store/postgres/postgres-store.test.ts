@@ -379,6 +379,57 @@ describe.runIf(available)('PostgreSQL store', () => {
         });
       });
 
+      it('the shared statements keep a generic plan on a connection, not one plan per batch', async () => {
+        // One connection, so pg_prepared_statements (per connection) shows every execution.
+        const pool = new pg.Pool({ connectionString: DB_URL, max: 1 });
+        try {
+          await withSchema(async (name) => {
+            const store = createPostgresStore({ pool, schema: name });
+            try {
+              await store.migrate();
+              const ids = await sessions(store, 3);
+              // Enough rows that PostgreSQL would rather plan each small batch than use a generic plan.
+              const q = pg.escapeIdentifier(name);
+              await pool.query(`INSERT INTO ${q}.users (id, email, password_hash, created_at)
+                SELECT 'bulk_' || g, 'bulk_' || g || '@example.com', 'h', 0 FROM generate_series(1, 5000) g`);
+              await pool.query(`INSERT INTO ${q}.sessions (id, user_id, client_id, created_at, last_used_at,
+                  idle_expires_at, expires_at)
+                SELECT 'bulk_' || g, 'bulk_' || g, 'app', 0, 0, 1, 1 FROM generate_series(1, 5000) g`);
+              await pool.query(`INSERT INTO ${q}.refresh_tokens (id, session_id, secret_hash, created_at)
+                SELECT 'bulk_' || g, 'bulk_' || (g % 5000 + 1), 'h', 0 FROM generate_series(1, 50000) g`);
+              await pool.query(`ANALYZE ${q}.users, ${q}.sessions, ${q}.refresh_tokens`);
+              let current = ids;
+              for (let round = 1; round <= 10; round++) {
+                current = await Promise.all(
+                  current.map(async (id, i) => {
+                    expect((await store.findRefreshToken(id))?.token.usedAt).toBeNull();
+                    const next = `tok_${i}_${round}`;
+                    expect(await store.rotateRefreshToken(rotation(id, round, next))).toEqual({
+                      outcome: 'rotated',
+                    });
+                    return next;
+                  }),
+                );
+              }
+              const { rows } = await pool.query<{ generic_plans: string; custom_plans: string }>(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE '%unnest%'",
+              );
+              // The lookup and the rotation; PostgreSQL makes 5 custom plans before it compares.
+              expect(rows).toHaveLength(2);
+              for (const r of rows)
+                expect({ generic: Number(r.generic_plans), custom: Number(r.custom_plans) }).toEqual({
+                  generic: 5,
+                  custom: 5,
+                });
+            } finally {
+              await store.close();
+            }
+          });
+        } finally {
+          await pool.end();
+        }
+      });
+
       it('an outage fails every lookup and rotation of the turn with temporarily_unavailable', async () => {
         const store = createPostgresStore({ connectionString: 'postgres://postgres@127.0.0.1:1/test' });
         try {
