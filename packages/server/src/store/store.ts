@@ -291,7 +291,11 @@ export interface StoreInspection {
  * the other N-1 return `{ outcome: 'conflict' }` and write nothing. The
  * conditional write that marks the token used (or, on SQLite, touches its
  * session only while the token is unused, under the database's write lock)
- * is the linearisation point.
+ * is the linearisation point. Rotations asked for in the same event-loop
+ * turn may share work (SQLite: one commit; PostgreSQL: one statement), but
+ * each stays conditional on its own token and whole or not at all, and two
+ * rotations of one token never share a statement, so the promise is the
+ * same for them.
  *
  * The state-changing methods that take an `event` write it in the same
  * transaction as their change: both land, or neither does. The event is
@@ -381,7 +385,10 @@ export interface Store {
     event?: SecurityEventRecord;
   }): Promise<number>;
 
-  /** The token with its session (and successor, when rotated), or null. */
+  /**
+   * The token with its session (and successor, when rotated), or null. On
+   * PostgreSQL the lookups of one event-loop turn are answered by one statement.
+   */
   findRefreshToken(id: string): Promise<RefreshTokenState | null>;
   /**
    * Marks `parentId` used and creates its successor, touching the session,

@@ -193,6 +193,7 @@ export function createPostgresDialect({ pool, ownsPool, schema }: PostgresDialec
     bytewise: ' COLLATE "C"',
     lockRows: ' FOR UPDATE',
     writableCte: true,
+    arrayParams: true,
     run: (work) => mapOutage(inAutocommit(pool, work)),
     transaction: (work) => mapOutage(inTransaction(pool, work)),
     isUniqueViolation(err, constraint) {

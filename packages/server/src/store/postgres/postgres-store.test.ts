@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { serviceAvailable } from '../../../../../test/e2e/support/services.js';
 import { type ConformanceFactory, storeConformance } from '../../../test/store-conformance.js';
 import { storeLifecycle } from '../../../test/store-lifecycle.js';
+import { storeTurns } from '../../../test/store-turns.js';
 import { openStore } from '../open-store.js';
 import type { Store } from '../store.js';
 import { postgresMigrations } from './postgres-migrations.js';
@@ -59,6 +60,7 @@ describe.runIf(available)('PostgreSQL store', () => {
   };
   storeConformance('PostgreSQL', factory);
   storeLifecycle('PostgreSQL', factory);
+  storeTurns('PostgreSQL', factory);
 
   describe('PostgreSQL adapter', () => {
     /** Opens stores on one fresh schema and always closes them and drops it. */
@@ -233,6 +235,219 @@ describe.runIf(available)('PostgreSQL store', () => {
       } finally {
         await pool.end();
       }
+    });
+
+    describe('the refreshes of one turn share their statements', () => {
+      /**
+       * A caller-owned pool that records the text of every `query` it is asked
+       * for and passes the call on unchanged: counting statements, not mocking.
+       * (Units in a transaction go through `connect()`, and are not counted.)
+       */
+      function countingPool() {
+        const pool = new pg.Pool({ connectionString: DB_URL, max: 5 });
+        const texts: string[] = [];
+        const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
+        pool.query = ((...args: unknown[]) => {
+          const q = args[0];
+          texts.push(typeof q === 'string' ? q : (q as { text: string }).text);
+          return query(...args);
+        }) as typeof pool.query;
+        return { pool, texts };
+      }
+
+      /** `n` sessions, user `usr_<i>`, session `ses_<i>`, token `tok_<i>`. */
+      async function sessions(store: Store, n: number) {
+        await store.createClient({
+          id: 'app',
+          name: 'app',
+          type: 'public',
+          secretHash: null,
+          allowedOrigins: [],
+          allowedScopes: [],
+          audience: null,
+          accessTtl: null,
+          refreshIdleTtl: null,
+          sessionMaxTtl: null,
+          createdAt: T0,
+        });
+        for (let i = 0; i < n; i++) {
+          await store.createUser({
+            id: `usr_${i}`,
+            email: `u${i}@example.com`,
+            passwordHash: 'h',
+            createdAt: T0,
+          });
+          await store.createSession({
+            session: {
+              id: `ses_${i}`,
+              userId: `usr_${i}`,
+              clientId: 'app',
+              scope: null,
+              createdAt: T0,
+              lastUsedAt: T0,
+              idleExpiresAt: T0 + 1000,
+              expiresAt: T0 + 50_000,
+              userAgent: null,
+              ip: null,
+            },
+            firstToken: { id: `tok_${i}`, secretHash: `hash_${i}` },
+          });
+        }
+        return Array.from({ length: n }, (_, i) => `tok_${i}`);
+      }
+      const rotation = (parentId: string, i: number, successorId = `${parentId}_next`) => ({
+        parentId,
+        successor: { id: successorId, secretHash: `hash_${successorId}` },
+        now: T0 + 100 + i,
+        idleExpiresAt: T0 + 2000 + i,
+      });
+
+      /** Runs `fn` on a migrated store over a counting pool, then closes both and drops the schema. */
+      async function counted(fn: (store: Store, texts: string[]) => Promise<void>) {
+        const { pool, texts } = countingPool();
+        try {
+          await withSchema(async (name) => {
+            const store = createPostgresStore({ pool, schema: name });
+            try {
+              await store.migrate();
+              await fn(store, texts);
+            } finally {
+              await store.close();
+            }
+          });
+        } finally {
+          await pool.end();
+        }
+      }
+
+      it('fifty refreshes in one turn: one statement for their lookups, one for their rotations', async () => {
+        await counted(async (store, texts) => {
+          const ids = await sessions(store, 50);
+          texts.length = 0;
+          const results = await Promise.all(
+            ids.map(async (id, i) => {
+              expect((await store.findRefreshToken(id))?.token.id).toBe(id);
+              return store.rotateRefreshToken(rotation(id, i));
+            }),
+          );
+          expect(results).toEqual(ids.map(() => ({ outcome: 'rotated' })));
+          expect(texts).toHaveLength(2);
+        });
+      });
+
+      it('a lone lookup and a lone rotation are one statement each', async () => {
+        await counted(async (store, texts) => {
+          await sessions(store, 1);
+          texts.length = 0;
+          expect((await store.findRefreshToken('tok_0'))?.token.usedAt).toBeNull();
+          expect(texts).toHaveLength(1);
+          expect(await store.rotateRefreshToken(rotation('tok_0', 0))).toEqual({ outcome: 'rotated' });
+          expect(texts).toHaveLength(2);
+        });
+      });
+
+      it('more lookups in one turn than one statement carries go as a few statements', async () => {
+        await counted(async (store, texts) => {
+          texts.length = 0;
+          const found = await Promise.all(
+            Array.from({ length: 70 }, (_, i) => store.findRefreshToken(`tok_${i}`)),
+          );
+          expect(found).toEqual(found.map(() => null));
+          expect(texts.length).toBeGreaterThanOrEqual(2);
+          expect(texts.length).toBeLessThanOrEqual(3);
+        });
+      });
+
+      it('a shared rotation statement that fails is run again one rotation at a time', async () => {
+        await counted(async (store, texts) => {
+          const ids = await sessions(store, 6);
+          texts.length = 0;
+          // The first one's successor id is tok_5's: its INSERT fails, and with it the shared statement.
+          const results = await Promise.allSettled(
+            ids
+              .slice(0, 5)
+              .map((id, i) => store.rotateRefreshToken(rotation(id, i, i === 0 ? 'tok_5' : undefined))),
+          );
+          expect(results[0]).toMatchObject({ status: 'rejected', reason: { code: '23505' } });
+          expect(results.slice(1)).toEqual(
+            ids.slice(1, 5).map(() => ({ status: 'fulfilled', value: { outcome: 'rotated' } })),
+          );
+          // The shared statement, then each of the five alone.
+          expect(texts).toHaveLength(6);
+          expect(new Set(texts.slice(1))).toEqual(new Set([texts[1]]));
+          expect(texts[0]).not.toBe(texts[1]);
+        });
+      });
+
+      it('the shared statements keep a generic plan on a connection, not one plan per batch', async () => {
+        // One connection, so pg_prepared_statements (per connection) shows every execution.
+        const pool = new pg.Pool({ connectionString: DB_URL, max: 1 });
+        try {
+          await withSchema(async (name) => {
+            const store = createPostgresStore({ pool, schema: name });
+            try {
+              await store.migrate();
+              const ids = await sessions(store, 3);
+              // Enough rows that PostgreSQL would rather plan each small batch than use a generic plan.
+              const q = pg.escapeIdentifier(name);
+              await pool.query(`INSERT INTO ${q}.users (id, email, password_hash, created_at)
+                SELECT 'bulk_' || g, 'bulk_' || g || '@example.com', 'h', 0 FROM generate_series(1, 5000) g`);
+              await pool.query(`INSERT INTO ${q}.sessions (id, user_id, client_id, created_at, last_used_at,
+                  idle_expires_at, expires_at)
+                SELECT 'bulk_' || g, 'bulk_' || g, 'app', 0, 0, 1, 1 FROM generate_series(1, 5000) g`);
+              await pool.query(`INSERT INTO ${q}.refresh_tokens (id, session_id, secret_hash, created_at)
+                SELECT 'bulk_' || g, 'bulk_' || (g % 5000 + 1), 'h', 0 FROM generate_series(1, 50000) g`);
+              await pool.query(`ANALYZE ${q}.users, ${q}.sessions, ${q}.refresh_tokens`);
+              let current = ids;
+              for (let round = 1; round <= 10; round++) {
+                current = await Promise.all(
+                  current.map(async (id, i) => {
+                    expect((await store.findRefreshToken(id))?.token.usedAt).toBeNull();
+                    const next = `tok_${i}_${round}`;
+                    expect(await store.rotateRefreshToken(rotation(id, round, next))).toEqual({
+                      outcome: 'rotated',
+                    });
+                    return next;
+                  }),
+                );
+              }
+              const { rows } = await pool.query<{ generic_plans: string; custom_plans: string }>(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE '%unnest%'",
+              );
+              // The lookup and the rotation; PostgreSQL makes 5 custom plans before it compares.
+              expect(rows).toHaveLength(2);
+              for (const r of rows)
+                expect({ generic: Number(r.generic_plans), custom: Number(r.custom_plans) }).toEqual({
+                  generic: 5,
+                  custom: 5,
+                });
+            } finally {
+              await store.close();
+            }
+          });
+        } finally {
+          await pool.end();
+        }
+      });
+
+      it('an outage fails every lookup and rotation of the turn with temporarily_unavailable', async () => {
+        const store = createPostgresStore({ connectionString: 'postgres://postgres@127.0.0.1:1/test' });
+        try {
+          const calls = [
+            ...Array.from({ length: 5 }, (_, i) => store.findRefreshToken(`tok_${i}`)),
+            ...Array.from({ length: 5 }, (_, i) => store.rotateRefreshToken(rotation(`tok_${i}`, i))),
+          ];
+          const settled = await Promise.allSettled(calls);
+          expect(settled).toEqual(
+            calls.map(() => ({
+              status: 'rejected',
+              reason: expect.objectContaining({ code: 'temporarily_unavailable' }),
+            })),
+          );
+        } finally {
+          await store.close();
+        }
+      });
     });
 
     it('borrows a caller-owned pool and leaves it open on close', async () => {

@@ -84,6 +84,13 @@ export interface SqlDialect {
    * a transaction. SQLite's CTEs can only read.
    */
   readonly writableCte: boolean;
+  /**
+   * Whether a parameter may be an array (`= ANY(CAST($1 AS TEXT[]))`,
+   * `unnest`), as on PostgreSQL: then the refresh-token lookups of one
+   * event-loop turn share one statement, and so do its rotations
+   * (`statement-batch.ts`). SQLite shares their commit instead.
+   */
+  readonly arrayParams: boolean;
   /** Runs a unit of work outside a transaction: each statement commits on its own. */
   run<T>(work: () => Work<T>): Promise<T>;
   /**

@@ -166,6 +166,7 @@ export function createSqliteDialect(options: SqliteDialectOptions): SqlDialect {
     // BEGIN IMMEDIATE holds the database's one write lock until COMMIT.
     lockRows: '',
     writableCte: false,
+    arrayParams: false,
     async run(work) {
       return driveSync(work(), execute);
     },

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { type ConformanceFactory, storeConformance } from '../../../test/store-conformance.js';
 import { storeLifecycle } from '../../../test/store-lifecycle.js';
+import { storeTurns } from '../../../test/store-turns.js';
 import { createSqliteStore, type SqliteStoreOptions } from './sqlite-store.js';
 
 let dir: string | undefined;
@@ -41,6 +42,8 @@ const factoryWith = (options: Omit<SqliteStoreOptions, 'filename'> = {}): Confor
 const factory = factoryWith();
 storeConformance('SQLite (file, WAL)', factory);
 storeLifecycle('SQLite (file, WAL)', factory);
+storeTurns('SQLite (file, WAL)', factory);
 const threaded = factoryWith({ checkpointThreadAfter: 0 });
 storeConformance('SQLite (file, WAL, checkpoint thread)', threaded);
 storeLifecycle('SQLite (file, WAL, checkpoint thread)', threaded);
+storeTurns('SQLite (file, WAL, checkpoint thread)', threaded);
