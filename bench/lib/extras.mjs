@@ -3,23 +3,11 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import { Client } from 'undici';
 import { rssBytes, spawnNode, stop, waitForLine } from './processes.mjs';
 import { startBaton } from './targets.mjs';
 
-const PASSWORD = 'bench-password-long-enough';
 const LOAD_CORE = 1;
-
-async function post(client, path, body) {
-  const res = await client.request({
-    path,
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const json = await res.body.json().catch(() => null);
-  return { status: res.statusCode, json };
-}
+const SERVER_CORE = 0; // where bench/lib/targets.mjs pins the servers
 
 /** Runs a one-line-JSON helper script pinned to a core and returns its result. */
 async function helper(script, args, core) {
@@ -29,41 +17,26 @@ async function helper(script, args, core) {
   return JSON.parse(m[1]);
 }
 
-/** Logins/s against Baton (2 in flight), and Argon2id verifications/s on the server's core. */
+/**
+ * Logins/s against Baton (2 in flight), and Argon2id verifications/s on the server's core.
+ * The clients run in a process pinned to the load core (bench/lib/login-load.mjs), like every
+ * other load of this bench: in this process they were free to run on the server's core.
+ */
 export async function measureLogins({ seconds }) {
   const server = await startBaton({ db: 'sqlite' });
-  const clients = [new Client(server.url), new Client(server.url)];
-  let loginsPerS;
-  let errors = 0;
+  let load;
   try {
-    const users = 8;
-    for (let i = 0; i < users; i++)
-      await post(clients[0], '/auth/register', { email: `login-${i}@example.com`, password: PASSWORD });
-    let ok = 0;
-    let k = 0;
-    const t0 = performance.now();
-    const end = t0 + seconds * 1000;
-    await Promise.all(
-      clients.map(async (client) => {
-        while (performance.now() < end && k < 1_000_000) {
-          const email = `login-${k++ % users}@example.com`;
-          const r = await post(client, '/auth/login', { email, password: PASSWORD });
-          r.status === 200 ? ok++ : errors++;
-        }
-      }),
-    );
-    loginsPerS = (ok * 1000) / (performance.now() - t0);
+    load = await helper('./login-load.mjs', [server.url, seconds, server.pid, SERVER_CORE], LOAD_CORE);
   } finally {
-    await Promise.allSettled(clients.map((c) => c.destroy()));
     await server.stop();
   }
   // On the core the server had, with the server gone.
-  const argon = await helper('./argon2-rate.mjs', [seconds], 0);
+  const argon = await helper('./argon2-rate.mjs', [seconds], SERVER_CORE);
   return {
-    loginsPerS,
-    errors,
+    ...load,
     argon2VerifiesPerS: argon.verifiesPerS,
-    ratio: loginsPerS / argon.verifiesPerS,
+    argon2MsPerVerify: 1000 / argon.verifiesPerS,
+    ratio: load.loginsPerS / argon.verifiesPerS,
   };
 }
 

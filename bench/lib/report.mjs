@@ -262,6 +262,11 @@ export function markdown({
       `- Baton \`/auth/login\` (SQLite, 2 in flight, server on one core): **${fmt(l.loginsPerS, 1)} logins/s** (${l.errors} errors);`,
       `- what the cost allows: Argon2id verify at m=19456, t=2, p=1 on that core, one at a time, with @node-rs/argon2: **${fmt(l.argon2VerifiesPerS, 1)}/s**;`,
       `- ratio logins/s ÷ Argon2 verifies/s: **${fmt(l.ratio, 2)}** (1.00 would mean a login costs nothing but its password hash).`,
+      ...(l.mainThreadMsPerLogin != null
+        ? [
+            `- the server's CPU per login: **${fmt(l.otherThreadsMsPerLogin, 2)} ms** on its other threads (Argon2 on libuv's pool, V8's helpers; one verify alone took ${fmt(l.argon2MsPerVerify, 2)} ms) and **${fmt(l.mainThreadMsPerLogin, 2)} ms** on its main thread (HTTP, the session's transactions, the token); its core sat idle ${fmt(100 * l.serverCoreIdleShare, 1)} % of the time.`,
+          ]
+        : []),
       '',
     );
   }
