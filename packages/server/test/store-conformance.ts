@@ -7,6 +7,7 @@ import type {
   SessionRecord,
   Store,
 } from '../src/store/store.js';
+import { clientRecord } from './store-fixtures.js';
 
 /** What an adapter's test gives the conformance suite. */
 export interface ConformanceFactory {
@@ -42,20 +43,7 @@ export function storeConformance(name: string, factory: ConformanceFactory): voi
       await factory.cleanup?.();
     });
 
-    const client = (id: string, extra: Partial<ClientRecord> = {}): ClientRecord => ({
-      id,
-      name: id,
-      type: 'public',
-      secretHash: null,
-      allowedOrigins: [],
-      allowedScopes: [],
-      audience: null,
-      accessTtl: null,
-      refreshIdleTtl: null,
-      sessionMaxTtl: null,
-      createdAt: T0,
-      ...extra,
-    });
+    const client = clientRecord;
 
     const rotated = (r: RotationResult) => r.outcome === 'rotated';
 

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RotationResult, RotationWrite, Store } from '../src/store/store.js';
 import type { ConformanceFactory } from './store-conformance.js';
+import { clientRecord, openSessions } from './store-fixtures.js';
 
 /**
  * Lookups and rotations asked for in the same event-loop turn, run by every
@@ -17,19 +18,7 @@ export function storeTurns(name: string, factory: ConformanceFactory): void {
 
     beforeEach(async () => {
       store = await factory.open();
-      await store.createClient({
-        id: 'app',
-        name: 'app',
-        type: 'public',
-        secretHash: null,
-        allowedOrigins: [],
-        allowedScopes: [],
-        audience: null,
-        accessTtl: null,
-        refreshIdleTtl: null,
-        sessionMaxTtl: null,
-        createdAt: T0,
-      });
+      await store.createClient(clientRecord('app'));
     });
     afterEach(async () => {
       await store.close();
@@ -40,35 +29,7 @@ export function storeTurns(name: string, factory: ConformanceFactory): void {
     const ints = (rows: Record<string, unknown>[]) =>
       rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Number(v)])));
 
-    /** `n` users with one session each: user `usr_<i>`, session `ses_<i>`, token `tok_<i>`. */
-    async function sessions(n: number, from = 0): Promise<string[]> {
-      const ids: string[] = [];
-      for (let i = from; i < from + n; i++) {
-        await store.createUser({
-          id: `usr_${i}`,
-          email: `u${i}@example.com`,
-          passwordHash: 'h',
-          createdAt: T0,
-        });
-        await store.createSession({
-          session: {
-            id: `ses_${i}`,
-            userId: `usr_${i}`,
-            clientId: 'app',
-            scope: null,
-            createdAt: T0,
-            lastUsedAt: T0,
-            idleExpiresAt: T0 + 1000,
-            expiresAt: T0 + 50_000,
-            userAgent: null,
-            ip: null,
-          },
-          firstToken: { id: `tok_${i}`, secretHash: `hash_${i}` },
-        });
-        ids.push(`tok_${i}`);
-      }
-      return ids;
-    }
+    const sessions = (n: number, from = 0) => openSessions(store, n, from);
 
     /** Rotation `i` of `parentId`: its own successor id, hash, time and idle deadline. */
     const rotation = (parentId: string, i: number, successorId = `${parentId}_next_${i}`): RotationWrite => ({

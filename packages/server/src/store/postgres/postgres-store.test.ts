@@ -3,6 +3,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { serviceAvailable } from '../../../../../test/e2e/support/services.js';
 import { type ConformanceFactory, storeConformance } from '../../../test/store-conformance.js';
+import { clientRecord, openSessions } from '../../../test/store-fixtures.js';
 import { storeLifecycle } from '../../../test/store-lifecycle.js';
 import { storeTurns } from '../../../test/store-turns.js';
 import { openStore } from '../open-store.js';
@@ -255,45 +256,10 @@ describe.runIf(available)('PostgreSQL store', () => {
         return { pool, texts };
       }
 
-      /** `n` sessions, user `usr_<i>`, session `ses_<i>`, token `tok_<i>`. */
+      /** Client `app` and `n` sessions: user `usr_<i>`, session `ses_<i>`, token `tok_<i>`. */
       async function sessions(store: Store, n: number) {
-        await store.createClient({
-          id: 'app',
-          name: 'app',
-          type: 'public',
-          secretHash: null,
-          allowedOrigins: [],
-          allowedScopes: [],
-          audience: null,
-          accessTtl: null,
-          refreshIdleTtl: null,
-          sessionMaxTtl: null,
-          createdAt: T0,
-        });
-        for (let i = 0; i < n; i++) {
-          await store.createUser({
-            id: `usr_${i}`,
-            email: `u${i}@example.com`,
-            passwordHash: 'h',
-            createdAt: T0,
-          });
-          await store.createSession({
-            session: {
-              id: `ses_${i}`,
-              userId: `usr_${i}`,
-              clientId: 'app',
-              scope: null,
-              createdAt: T0,
-              lastUsedAt: T0,
-              idleExpiresAt: T0 + 1000,
-              expiresAt: T0 + 50_000,
-              userAgent: null,
-              ip: null,
-            },
-            firstToken: { id: `tok_${i}`, secretHash: `hash_${i}` },
-          });
-        }
-        return Array.from({ length: n }, (_, i) => `tok_${i}`);
+        await store.createClient(clientRecord('app'));
+        return openSessions(store, n);
       }
       const rotation = (parentId: string, i: number, successorId = `${parentId}_next`) => ({
         parentId,

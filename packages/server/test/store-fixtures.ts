@@ -1,0 +1,56 @@
+import type { ClientRecord, Store } from '../src/store/store.js';
+
+/** The instant the store tests start from. */
+export const STORE_T0 = 1_800_000_000_000;
+
+/** A public client record with no limits of its own; `extra` overrides any field. */
+export function clientRecord(id: string, extra: Partial<ClientRecord> = {}): ClientRecord {
+  return {
+    id,
+    name: id,
+    type: 'public',
+    secretHash: null,
+    allowedOrigins: [],
+    allowedScopes: [],
+    audience: null,
+    accessTtl: null,
+    refreshIdleTtl: null,
+    sessionMaxTtl: null,
+    createdAt: STORE_T0,
+    ...extra,
+  };
+}
+
+/**
+ * `n` users with one session each, of client `app` (which must exist):
+ * user `usr_<i>`, session `ses_<i>`, first token `tok_<i>` with secret hash
+ * `hash_<i>`, idle until T0 + 1 s, ending at T0 + 50 s. Returns the token ids.
+ */
+export async function openSessions(store: Store, n: number, from = 0): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = from; i < from + n; i++) {
+    await store.createUser({
+      id: `usr_${i}`,
+      email: `u${i}@example.com`,
+      passwordHash: 'h',
+      createdAt: STORE_T0,
+    });
+    await store.createSession({
+      session: {
+        id: `ses_${i}`,
+        userId: `usr_${i}`,
+        clientId: 'app',
+        scope: null,
+        createdAt: STORE_T0,
+        lastUsedAt: STORE_T0,
+        idleExpiresAt: STORE_T0 + 1000,
+        expiresAt: STORE_T0 + 50_000,
+        userAgent: null,
+        ip: null,
+      },
+      firstToken: { id: `tok_${i}`, secretHash: `hash_${i}` },
+    });
+    ids.push(`tok_${i}`);
+  }
+  return ids;
+}
