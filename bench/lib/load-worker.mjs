@@ -8,7 +8,7 @@
 // window in which every request's latency, status and the server's CPU time are recorded.
 import { performance } from 'node:perf_hooks';
 import { Client } from 'undici';
-import { commandCpuMicros, treeCpuMicros } from './processes.mjs';
+import { commandCpuSample, cpuSinceMicros, treeCpuMicros } from './processes.mjs';
 import { protocols } from './protocols.mjs';
 
 const MAX_REQUESTS_PER_LOOP = 5_000_000;
@@ -68,7 +68,7 @@ async function runLoops(tokens, c, ms, record) {
   };
   const end = performance.now() + ms;
   const cpu0 = record ? treeCpuMicros(job.serverPid) : 0;
-  const db0 = record && job.databaseCommand ? commandCpuMicros(job.databaseCommand) : 0;
+  const db0 = record && job.databaseCommand ? commandCpuSample(job.databaseCommand) : null;
   const t0 = performance.now();
   const own0 = process.cpuUsage();
   await Promise.all(
@@ -100,14 +100,14 @@ async function runLoops(tokens, c, ms, record) {
   const elapsedMs = performance.now() - t0;
   const own = process.cpuUsage(own0);
   const cpu1 = record ? treeCpuMicros(job.serverPid) : 0;
-  const db1 = record && job.databaseCommand ? commandCpuMicros(job.databaseCommand) : 0;
+  const db1 = record && job.databaseCommand ? commandCpuSample(job.databaseCommand) : null;
   return {
     ...stats,
     elapsedMs,
     latencies: latencies?.subarray(0, count),
     cpuMicros: cpu1 - cpu0,
     loadCpuMicros: own.user + own.system,
-    dbCpuMicros: job.databaseCommand ? db1 - db0 : null,
+    dbCpuMicros: db0 && db1 ? cpuSinceMicros(db0, db1) : null,
   };
 }
 

@@ -153,12 +153,14 @@ export function treeCpuMicros(root) {
 }
 
 /**
- * CPU time of every process whose command is `name` (e.g. `postgres`: the
- * postmaster and all backends), in microseconds. Machine-wide: anything else
- * using that database server at the time is counted too.
+ * CPU time so far of every process named `name` (e.g. `postgres`: the
+ * postmaster and all backends), per pid, in µs. Machine-wide: anything else
+ * using that database server at the time is counted too. Subtract two samples with {@link cpuSinceMicros}: a plain sum of both would
+ * lose the whole past of a process that exited in between (a backend whose
+ * connection closed, an autovacuum worker) and could even come out negative.
  */
-export function commandCpuMicros(name) {
-  let ticks = 0;
+export function commandCpuSample(name) {
+  const sample = new Map();
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     try {
@@ -166,12 +168,27 @@ export function commandCpuMicros(name) {
       const comm = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
       if (comm !== name) continue;
       const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(f[11]) + Number(f[12]);
+      // starttime (field 22) tells a pid reused by a new process from the old one.
+      sample.set(pid, { start: f[19], micros: ((Number(f[11]) + Number(f[12])) * 1_000_000) / CLK_TCK });
     } catch {
       // Gone meanwhile.
     }
   }
-  return (ticks * 1_000_000) / CLK_TCK;
+  return sample;
+}
+
+/**
+ * CPU used between two {@link commandCpuSample}s: for each process alive at the
+ * second, what it used since the first (all of it if it started since). The CPU a
+ * process used before exiting within the window is not seen, so this may undercount.
+ */
+export function cpuSinceMicros(before, after) {
+  let micros = 0;
+  for (const [pid, now] of after) {
+    const then = before.get(pid);
+    micros += then && then.start === now.start ? now.micros - then.micros : now.micros;
+  }
+  return micros;
 }
 
 /** Resident set size of one process, in bytes (VmRSS). */
