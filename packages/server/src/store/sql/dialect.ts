@@ -43,6 +43,16 @@ export interface StatementResult {
 /** A unit of work: yields statements, is resumed with each result, returns its outcome. */
 export type Work<T> = Generator<Statement, T, StatementResult>;
 
+/** Runs one statement inside a unit of work and returns its rows. */
+export function* rowsOf(statement: Statement): Work<Row[]> {
+  return (yield statement).rows;
+}
+
+/** Runs one statement inside a unit of work and returns how many rows it changed. */
+export function* changesOf(statement: Statement): Work<number> {
+  return (yield statement).changes;
+}
+
 /** Unique constraints the store maps to domain errors, by their PostgreSQL name. */
 export type UniqueConstraint = 'users_email_key';
 
