@@ -95,8 +95,8 @@ export interface SqlDialect {
    */
   readonly writableCte: boolean;
   /**
-   * Whether a parameter may be an array (`= ANY(CAST($1 AS TEXT[]))`,
-   * `unnest`), as on PostgreSQL: then the refresh-token lookups of one
+   * Whether a parameter may be an array (`unnest(CAST($1 AS TEXT[]))`),
+   * as on PostgreSQL: then the refresh-token lookups of one
    * event-loop turn share one statement, and so do its rotations
    * (`statement-batch.ts`). SQLite shares their commit instead.
    */

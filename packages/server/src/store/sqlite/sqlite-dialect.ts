@@ -148,14 +148,17 @@ export function createSqliteDialect(options: SqliteDialectOptions): SqlDialect {
   const immediate = db.transaction((fn: () => unknown) => fn()).immediate;
   const inImmediate = <T>(fn: () => T): T => immediate(fn) as T;
   const group = createGroupCommit(db);
-  let checkpointer: Checkpointer | undefined;
-  let untilCheckpointer =
+  // An in-memory database has no WAL to fold back.
+  const checkpointAfter =
     options.filename === ':memory:' ? Number.POSITIVE_INFINITY : (options.checkpointThreadAfter ?? 1000);
+  let checkpointer: Checkpointer | undefined;
+  let writes = 0;
   const countWrite = () => {
-    if (untilCheckpointer-- === 0 && db.open)
+    if (checkpointer === undefined && writes++ >= checkpointAfter && db.open)
       checkpointer = startCheckpointer(db, options.filename, { hold: group.hold });
   };
-  countWrite();
+  // With a threshold of 0 the thread starts with the connection.
+  if (checkpointAfter === 0) countWrite();
 
   const dialect: SqlDialect = {
     name: 'sqlite',
@@ -200,7 +203,7 @@ export function createSqliteDialect(options: SqliteDialectOptions): SqlDialect {
     async close() {
       if (db.open) group.flush();
       cache.clear();
-      // The thread closes its connection first, so the checkpoint below finds no other reader.
+      // The thread stops first: no checkpoint of its own is in flight to make the one below busy.
       await checkpointer?.close();
       if (!db.open) return;
       // Fold the WAL back into the database file, so a copy of baton.db alone is
