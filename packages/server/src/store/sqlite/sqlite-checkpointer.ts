@@ -37,10 +37,12 @@ export interface Checkpointer {
 }
 
 /**
- * The thread's code, as CommonJS: a file next to this module would be
- * missing where the TypeScript sources run directly (the tests), and the
- * driver is resolved here, so the thread needs no module resolution of its
- * own.
+ * The thread's code, as text: a file next to this module would be missing
+ * where the TypeScript sources run directly (the tests). It reaches Node's
+ * modules through \`process.getBuiltinModule\`, not \`require\` or \`import\`,
+ * because an eval'd worker runs as CommonJS or as an ES module depending on
+ * the flags the process was started with (\`--input-type=module\`); the
+ * driver's path is resolved here, so the thread needs no resolution of its own.
  *
  * A PASSIVE checkpoint never waits for a reader or a writer: it copies what
  * no snapshot still needs, syncs, and returns. But while the server keeps
@@ -53,8 +55,9 @@ export interface Checkpointer {
  * connection goes back to checkpointing by itself.
  */
 const THREAD_SOURCE = `
-const { workerData, parentPort } = require('node:worker_threads');
-const Database = require(workerData.driver);
+const { workerData, parentPort } = process.getBuiltinModule('node:worker_threads');
+const { createRequire } = process.getBuiltinModule('node:module');
+const Database = createRequire(workerData.driver)(workerData.driver);
 const db = new Database(workerData.filename, { fileMustExist: true });
 db.pragma('synchronous = NORMAL');
 const passive = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
@@ -168,6 +171,9 @@ export function startCheckpointer(db: Db, filename: string, options: Checkpointe
     async close() {
       closing = true;
       endQuiet();
+      // Unref'd, the worker would not keep the process alive until its 'exit':
+      // a script with nothing else to wait for would end in the middle of close().
+      worker.ref();
       worker.postMessage('close');
       await exited;
     },
