@@ -20,7 +20,7 @@ import { checkBaton, checkScript, checkSeedAsWritten } from './lib/checks.mjs';
 import { measureLogins, measureMemory, measureRssOverTime, measureVerify } from './lib/extras.mjs';
 import { killAll, profileServersInto, spawnNode, stop, waitForLine } from './lib/processes.mjs';
 import { machine, markdown, summarize, svgChart } from './lib/report.mjs';
-import { BATON_CLI, TARGETS } from './lib/targets.mjs';
+import { BATON_CLI, LOAD_CORE, TARGETS } from './lib/targets.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const { values, positionals } = parseArgs({
@@ -107,14 +107,14 @@ process.on('exit', killAll);
 
 const log = (...a) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...a);
 
-/** One target, one repetition: fresh server, the load generator on core 1, every level. */
+/** One target, one repetition: fresh server, the load generator on its core, every level. */
 async function runTarget(target, rep) {
   const n = Math.max(...opts.levels);
   opts.loadSamples.push(loadavg()[0]);
   const server = await target.start({ sessions: n });
   try {
     const worker = spawnNode([fileURLToPath(new URL('./lib/load-worker.mjs', import.meta.url))], {
-      core: 1,
+      core: LOAD_CORE,
       stdin: 'pipe',
     });
     worker.child.stdin.end(

@@ -4,10 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { rssBytes, spawnNode, stop, waitForLine } from './processes.mjs';
-import { startBaton } from './targets.mjs';
-
-const LOAD_CORE = 1;
-const SERVER_CORE = 0; // where bench/lib/targets.mjs pins the servers
+import { LOAD_CORE, SERVER_CORE, startBaton } from './targets.mjs';
 
 /** Runs a one-line-JSON helper script pinned to a core and returns its result. */
 async function helper(script, args, core) {

@@ -14,7 +14,9 @@ const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 export const BATON_CLI = here('../../packages/server/dist/cli/index.js');
 /** The PostgreSQL database a run may create schemas in. */
 export const POSTGRES_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const SERVER_CORE = 0;
+/** Where every server of the bench runs, and every load generator: one core each when there are two. */
+export const SERVER_CORE = 0;
+export const LOAD_CORE = 1;
 
 function tempDir() {
   return mkdtempSync(join(tmpdir(), 'baton-bench-'));
