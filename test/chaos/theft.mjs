@@ -17,6 +17,12 @@ function claims(jwt) {
  * or form-encoded with `form: true` (the `/oauth/*` routes).
  * @param {() => string[]} liveUrls
  */
+/**
+ * POSTs to a live instance, trying others on a network error. `headers` may be
+ * a function: it is called for every attempt, so a DPoP proof is minted anew
+ * each time, as a real client does (a proof is spent once its request has
+ * reached a server, even if that server died before answering).
+ */
 async function post(liveUrls, path, body, headers = {}, { form = false } = {}) {
   let lastError;
   for (let attempt = 0; attempt < 6; attempt++) {
@@ -31,7 +37,7 @@ async function post(liveUrls, path, body, headers = {}, { form = false } = {}) {
         method: 'POST',
         headers: {
           'content-type': form ? 'application/x-www-form-urlencoded' : 'application/json',
-          ...headers,
+          ...(typeof headers === 'function' ? headers() : headers),
         },
         body: form ? new URLSearchParams(body).toString() : JSON.stringify(body),
       });
@@ -56,7 +62,12 @@ async function newSession(liveUrls, tag, headers) {
   const password = 'a long enough control password';
   const reg = await post(liveUrls, '/auth/register', { email, password });
   if (reg.status !== 201) throw new Error(`control register: ${reg.status} ${reg.json.error}`);
-  const login = await post(liveUrls, '/auth/login', { email, password }, headers?.('/auth/login') ?? {});
+  const login = await post(
+    liveUrls,
+    '/auth/login',
+    { email, password },
+    () => headers?.('/auth/login') ?? {},
+  );
   if (login.status !== 200) throw new Error(`control login: ${login.status} ${login.json.error}`);
   const { sub, sid } = claims(login.json.access_token);
   return { refreshToken: login.json.refresh_token, userId: sub, sessionId: sid };
@@ -123,8 +134,8 @@ function dpopProof(key, htm, htu, nonce) {
 async function postWithProof(liveUrls, issuer, key, path, body, options = {}) {
   let nonce;
   for (let i = 0; i < 2; i++) {
-    const proof = dpopProof(key, 'POST', `${issuer}${path}`, nonce);
-    const res = await post(liveUrls, path, body, { dpop: proof }, options);
+    const proof = () => ({ dpop: dpopProof(key, 'POST', `${issuer}${path}`, nonce) });
+    const res = await post(liveUrls, path, body, proof, options);
     if (res.status === 400 && res.json.error === 'use_dpop_nonce' && res.headers.get('dpop-nonce')) {
       nonce = res.headers.get('dpop-nonce');
       continue;
@@ -216,6 +227,7 @@ export async function boundTheftAttempt(opts) {
   const ownerKept = live && owner.status === 200 && next.status === 200;
   // The key's holder can end it; afterwards its newest token is dead.
   let ownerLoggedOut = false;
+  let ownerLogout;
   if (next.status === 200) {
     const out = await postWithProof(opts.liveUrls, opts.issuer, key, '/auth/logout', {
       refresh_token: next.json.refresh_token,
@@ -224,6 +236,9 @@ export async function boundTheftAttempt(opts) {
       refresh_token: next.json.refresh_token,
     });
     ownerLoggedOut = out.status === 204 && after.status === 401 && after.json.error === 'invalid_grant';
+    // What the owner got instead, for the report of a miss.
+    if (!ownerLoggedOut)
+      ownerLogout = { logout: [out.status, out.json.error], refreshAfter: [after.status, after.json.error] };
   }
   return {
     accepted,
@@ -232,6 +247,7 @@ export async function boundTheftAttempt(opts) {
     recorded,
     ownerKept,
     ownerLoggedOut,
+    ...(ownerLogout ? { ownerLogout } : {}),
     ...(wrong.length > 0 ? { wrong } : {}),
     ...(missingEvents.length > 0 ? { missingEvents } : {}),
   };
