@@ -43,6 +43,17 @@ export async function tempStore(): Promise<{ store: Store; file: string; dispose
   };
 }
 
+/**
+ * A pattern for words that must not appear in output (token prefixes, a hash's marker, a password),
+ * matched only where no base64url character comes just before: ids and key ids are random
+ * base64url and now and then hold four such letters inside them (a key id `…dF_bdv_6y…` once
+ * failed a run that looked for `bdv_` anywhere).
+ */
+export function standalone(words: string[], flags = ''): RegExp {
+  const escaped = words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  return new RegExp(`(?<![A-Za-z0-9_-])(?:${escaped.join('|')})`, flags);
+}
+
 /** The issuer the in-process test apps use. */
 export const ISSUER = 'http://localhost:3000';
 

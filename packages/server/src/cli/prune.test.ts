@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ISSUER, signUp, type TestClock, tempStore, testClock } from '../../test/helpers.js';
+import { ISSUER, signUp, standalone, type TestClock, tempStore, testClock } from '../../test/helpers.js';
 import { createServer } from '../http/app.js';
 import type { Store } from '../store/store.js';
 import { loadServeConfig } from './config.js';
@@ -86,7 +86,7 @@ describe('baton prune and baton events (in-process server on the same database)'
     await expect(cli(runEvents, ['--type', 'nope'])).rejects.toThrow(/--type/);
     await expect(cli(runEvents, ['--limit', '0'])).rejects.toThrow(/--limit/);
     const text = await cli(runEvents, []);
-    expect(text).not.toMatch(/brt_|bdv_|argon2|password!/);
+    expect(text).not.toMatch(standalone(['brt_', 'bdv_', 'argon2', 'password!']));
   });
 });
 
