@@ -4,9 +4,7 @@
 //
 //   npm run chaos                          full run (about 6 min): both databases, every scenario
 //   npm run chaos -- --quick               the shortened CI run (about 2 min)
-//   options: --duration S (per environment) --seed N --db sqlite|postgres|both
-//            --only name,name --sessions N --require-all (a scenario that cannot run is a miss)
-//            --rate-lost P --rate-hold P --rate-reset P --rate-delay P (per request, 0..1)
+//   npm run chaos -- --help                the options (USAGE below)
 //
 // Needs the built packages (`npm run build`); PostgreSQL at CHAOS_POSTGRES_URL
 // (default postgres://postgres@127.0.0.1:5432/test), Chromium at CHROMIUM_PATH
@@ -19,21 +17,41 @@ import { runClusterEnvironment } from './cluster-env.mjs';
 import { formatTable, misses } from './report.mjs';
 import { SCENARIOS } from './scenarios.mjs';
 
-const { values } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    duration: { type: 'string' },
-    seed: { type: 'string' },
-    db: { type: 'string', default: 'both' },
-    only: { type: 'string' },
-    sessions: { type: 'string' },
-    'require-all': { type: 'boolean', default: false },
-    'rate-lost': { type: 'string' },
-    'rate-hold': { type: 'string' },
-    'rate-reset': { type: 'string' },
-    'rate-delay': { type: 'string' },
-  },
-});
+const USAGE = `npm run chaos [-- options]
+  --quick                 the shortened CI run (about 2 min); without it, the full run (about 6 min)
+  --duration S            seconds per environment
+  --seed N                replay a run (every run prints its seed)
+  --db sqlite|postgres|both
+  --only name,name        run only these scenarios
+  --sessions N            sessions per population scenario (2..200, default 30)
+  --require-all           a scenario that cannot run is a miss
+  --rate-lost P --rate-hold P --rate-reset P --rate-delay P   fault rates per request, 0..1`;
+
+const OPTIONS = {
+  help: { type: 'boolean', default: false },
+  quick: { type: 'boolean', default: false },
+  duration: { type: 'string' },
+  seed: { type: 'string' },
+  db: { type: 'string', default: 'both' },
+  only: { type: 'string' },
+  sessions: { type: 'string' },
+  'require-all': { type: 'boolean', default: false },
+  'rate-lost': { type: 'string' },
+  'rate-hold': { type: 'string' },
+  'rate-reset': { type: 'string' },
+  'rate-delay': { type: 'string' },
+};
+let values;
+try {
+  ({ values } = parseArgs({ options: OPTIONS }));
+} catch (err) {
+  console.error(`${err.message}\n\n${USAGE}`);
+  process.exit(2);
+}
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 
 function fail(message) {
   console.error(message);
