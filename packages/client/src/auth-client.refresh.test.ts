@@ -212,7 +212,8 @@ describe('invalid_grant ends the session', () => {
     const stored = String(await storage.get('k'));
     expect(stored).toContain('signed_out');
     expect(stored).not.toContain('brt_');
-    expect(stored).not.toContain('ey');
+    // `eyJ` starts every JWT (base64url of `{"`); a bare `ey` also matched a random device token.
+    expect(stored).not.toContain('eyJ');
     // Later requests fail fast, without asking the server again.
     await expect(client.fetch('/auth/me')).rejects.toMatchObject({ code: 'signed_out' });
     expect(server.refreshCount).toBe(1);
