@@ -14,9 +14,11 @@ const SECRET_VALUES = standalone(['argon2', 'secret', 'hash', 'private', 'brt_',
 
 /** Every key of a parsed document, at any depth. */
 const keysOf = (value: unknown): string[] =>
-  value && typeof value === 'object'
-    ? Object.entries(value).flatMap(([k, v]) => (Array.isArray(value) ? keysOf(v) : [k, ...keysOf(v)]))
-    : [];
+  Array.isArray(value)
+    ? value.flatMap(keysOf)
+    : value && typeof value === 'object'
+      ? Object.entries(value).flatMap(([k, v]) => [k, ...keysOf(v)])
+      : [];
 
 describe('--json on every listing: one document, stable names, no secrets', () => {
   let file: string;
