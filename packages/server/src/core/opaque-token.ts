@@ -1,12 +1,12 @@
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { randomId128 } from './ids.js';
+import { timeOrderedId128 } from './ids.js';
 
 /**
  * Baton's opaque secrets (refresh tokens `brt_`, device tokens `bdv_`) share
  * one shape: `<prefix>_<lookup id>.<secret>`. The prefix lets secret
- * scanners spot a leak; the lookup id (128 random bits) finds the row
- * without a secret-dependent query; the secret (256 random bits) is stored
- * only as its SHA-256. A fast hash is right here: the secret is
+ * scanners spot a leak; the lookup id (128 bits: the time in milliseconds,
+ * then 80 random bits) finds the row without a secret-dependent query; the
+ * secret (256 random bits) is stored only as its SHA-256. A fast hash is right here: the secret is
  * full-entropy random, so there is nothing for a slow hash to protect.
  */
 export type OpaqueTokenPrefix = 'brt' | 'bdv';
@@ -57,12 +57,12 @@ export function mintOpaqueToken(prefix: OpaqueTokenPrefix, id: string, secret: B
   return { id, secret, token: `${prefix}_${id}.${secret.toString('base64url')}`, hash: hashSecret(secret) };
 }
 
-/** A random lookup id. */
+/** A lookup id: time-ordered, with 80 random bits (see `timeOrderedId128`). */
 export function newOpaqueTokenId(): string {
-  return randomId128();
+  return timeOrderedId128();
 }
 
-/** A fresh token with a random id and a random 256-bit secret. */
+/** A fresh token with a new lookup id and a random 256-bit secret. */
 export function newOpaqueToken(prefix: OpaqueTokenPrefix): MintedOpaqueToken {
   return mintOpaqueToken(prefix, newOpaqueTokenId(), randomBytes(SECRET_BYTES));
 }
