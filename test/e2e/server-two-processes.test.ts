@@ -71,6 +71,33 @@ describe('two server processes on one SQLite database', () => {
     expect((await post(a, '/auth/refresh', { refresh_token: r3.refresh_token })).status).toBe(401);
   });
 
+  // Each process keeps the newest token of the sessions it refreshed in memory, to skip a lookup;
+  // what the other process did since must still decide.
+  it('a session signed out on one process is refused on the other, which refreshed it last', async () => {
+    const { refresh_token: rt1 } = await login('signed-out-elsewhere@example.com');
+    const r2 = (await (await post(a, '/auth/refresh', { refresh_token: rt1 })).json()) as {
+      refresh_token: string;
+    };
+    const out = await post(b, '/auth/logout', { refresh_token: r2.refresh_token });
+    expect(out.status).toBeLessThan(300);
+    const refused = await post(a, '/auth/refresh', { refresh_token: r2.refresh_token });
+    expect(refused.status).toBe(401);
+    expect(((await refused.json()) as { error: string }).error).toBe('invalid_grant');
+  });
+
+  it('a token the other process rotated meanwhile gets that same successor back inside the grace window', async () => {
+    const { refresh_token: rt1 } = await login('rotated-elsewhere@example.com');
+    const r2 = (await (await post(a, '/auth/refresh', { refresh_token: rt1 })).json()) as {
+      refresh_token: string;
+    };
+    const r3 = (await (await post(b, '/auth/refresh', { refresh_token: r2.refresh_token })).json()) as {
+      refresh_token: string;
+    };
+    const again = await post(a, '/auth/refresh', { refresh_token: r2.refresh_token });
+    expect(again.status).toBe(200);
+    expect(((await again.json()) as { refresh_token: string }).refresh_token).toBe(r3.refresh_token);
+  });
+
   it('an access token issued by one process is accepted by the other (keys live in the store)', async () => {
     const { access_token } = await login('keys@example.com');
     const me = await fetch(`http://127.0.0.1:${a.port}/auth/me`, {

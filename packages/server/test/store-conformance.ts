@@ -997,6 +997,144 @@ export function storeConformance(name: string, factory: ConformanceFactory): voi
       });
     });
 
+    describe('the lookup for a rotation may answer from memory, and the rotation still decides', () => {
+      const rotation = (parentId: string, successorId: string, now = T0 + 10) => ({
+        parentId,
+        successor: { id: successorId, secretHash: `hash_${successorId}` },
+        now,
+        idleExpiresAt: now + 1000,
+      });
+
+      it('answers as the database does, and knows the successor of its own rotation without a read', async () => {
+        await userWithSession();
+        const first = await store.findRefreshTokenToRotate('tok_a');
+        expect(first).toEqual(await store.findRefreshToken('tok_a'));
+        expect(await store.rotateRefreshToken(rotation('tok_a', 'tok_b'))).toEqual({ outcome: 'rotated' });
+        const next = await store.findRefreshTokenToRotate('tok_b');
+        const read = await store.findRefreshToken('tok_b');
+        expect(next).toEqual(read);
+        expect(next).toMatchObject({
+          token: { id: 'tok_b', sessionId: 'ses_a', parentId: 'tok_a', usedAt: null, createdAt: T0 + 10 },
+          session: { lastUsedAt: T0 + 10, idleExpiresAt: T0 + 1010, revokedAt: null },
+          successor: null,
+        });
+        // The spent parent is read from the database again: used, with its successor.
+        expect((await store.findRefreshTokenToRotate('tok_a'))?.token).toMatchObject({
+          usedAt: T0 + 10,
+          successorId: 'tok_b',
+        });
+      });
+
+      it('a token another instance rotated meanwhile: the rotation conflicts and reports it used', async () => {
+        await userWithSession();
+        const other = await factory.openSecond(store);
+        try {
+          expect((await store.findRefreshTokenToRotate('tok_a'))?.token.usedAt).toBeNull();
+          expect(await other.rotateRefreshToken(rotation('tok_a', 'tok_b'))).toEqual({ outcome: 'rotated' });
+          // The plain lookup always reads the database.
+          expect((await store.findRefreshToken('tok_a'))?.token.usedAt).toBe(T0 + 10);
+          const lost = await store.rotateRefreshToken(rotation('tok_a', 'tok_c', T0 + 20));
+          expect(lost).toMatchObject({
+            outcome: 'conflict',
+            state: { token: { usedAt: T0 + 10, successorId: 'tok_b' }, successor: { id: 'tok_b' } },
+          });
+          expect(await store.findRefreshToken('tok_c')).toBeNull();
+          // And the memory no longer holds the spent token.
+          expect((await store.findRefreshTokenToRotate('tok_a'))?.token.usedAt).toBe(T0 + 10);
+        } finally {
+          await other.close();
+        }
+      });
+
+      it('a session another instance revoked meanwhile: the rotation conflicts and reports it revoked', async () => {
+        await userWithSession();
+        const other = await factory.openSecond(store);
+        try {
+          expect(await store.rotateRefreshToken(rotation('tok_a', 'tok_b'))).toEqual({ outcome: 'rotated' });
+          expect((await store.findRefreshTokenToRotate('tok_b'))?.session.revokedAt).toBeNull();
+          expect(await other.revokeSession({ sessionId: 'ses_a', reason: 'admin', now: T0 + 15 })).toBe(true);
+          expect((await store.findRefreshToken('tok_b'))?.session.revokedAt).toBe(T0 + 15);
+          const lost = await store.rotateRefreshToken(rotation('tok_b', 'tok_c', T0 + 20));
+          expect(lost).toMatchObject({
+            outcome: 'conflict',
+            state: {
+              token: { id: 'tok_b', usedAt: null },
+              session: { revokedAt: T0 + 15, revokedReason: 'admin' },
+            },
+          });
+          expect(await store.findRefreshToken('tok_c')).toBeNull();
+        } finally {
+          await other.close();
+        }
+      });
+
+      it('a user another instance disabled meanwhile: the rotation conflicts and writes nothing', async () => {
+        await userWithSession();
+        const other = await factory.openSecond(store);
+        try {
+          expect(await store.rotateRefreshToken(rotation('tok_a', 'tok_b'))).toEqual({ outcome: 'rotated' });
+          await store.findRefreshTokenToRotate('tok_b');
+          await other.setUserDisabled({ userId: 'usr_a', disabled: true, now: T0 + 15 });
+          expect(await store.rotateRefreshToken(rotation('tok_b', 'tok_c', T0 + 20))).toMatchObject({
+            outcome: 'conflict',
+          });
+          expect(await store.findRefreshToken('tok_c')).toBeNull();
+        } finally {
+          await other.close();
+        }
+      });
+
+      it.each([
+        [
+          'revoking the session',
+          (s: Store) => s.revokeSession({ sessionId: 'ses_a', reason: 'logout', now: T0 + 15 }),
+        ],
+        [
+          "revoking the user's sessions",
+          (s: Store) => s.revokeUserSessions({ userId: 'usr_a', reason: 'admin', now: T0 + 15 }),
+        ],
+        [
+          'changing the password',
+          (s: Store) =>
+            s.changePassword({ userId: 'usr_a', passwordHash: 'h2', now: T0 + 15, keepSessionId: null }),
+        ],
+        [
+          'disabling the user',
+          (s: Store) => s.setUserDisabled({ userId: 'usr_a', disabled: true, now: T0 + 15 }),
+        ],
+        ['deleting the client', (s: Store) => s.deleteClient('app', T0 + 15)],
+      ])('after %s here, the lookup for a rotation reads the revocation', async (_, revoke) => {
+        await userWithSession();
+        expect(await store.rotateRefreshToken(rotation('tok_a', 'tok_b'))).toEqual({ outcome: 'rotated' });
+        expect((await store.findRefreshTokenToRotate('tok_b'))?.session.revokedAt).toBeNull();
+        await revoke(store);
+        expect((await store.findRefreshTokenToRotate('tok_b'))?.session.revokedAt).toBe(T0 + 15);
+      });
+
+      it('after the session cap revokes a session here, the lookup for a rotation reads the revocation', async () => {
+        await userWithSession();
+        expect(await store.rotateRefreshToken(rotation('tok_a', 'tok_b'))).toEqual({ outcome: 'rotated' });
+        expect((await store.findRefreshTokenToRotate('tok_b'))?.session.revokedAt).toBeNull();
+        const newer: NewSession['session'] = {
+          ...(await store.findSession('ses_a'))!,
+          id: 'ses_new',
+          createdAt: T0 + 20,
+          lastUsedAt: T0 + 20,
+          idleExpiresAt: T0 + 1020,
+        };
+        const created = await store.createSession({
+          session: newer,
+          firstToken: { id: 'tok_new', secretHash: 'h' },
+          sessionLimit: { max: 1 },
+        });
+        expect(created.evicted).toEqual(['ses_a']);
+        expect((await store.findRefreshTokenToRotate('tok_b'))?.session).toMatchObject({
+          revokedAt: T0 + 20,
+          revokedReason: 'session_limit',
+        });
+      });
+    });
+
     describe('events written with a state change', () => {
       const reuse = (at: number): SecurityEventRecord => ({
         type: 'refresh_token_reuse',

@@ -264,7 +264,8 @@ export function createSessions(core: CoreContext, tokens: AccessTokens, dpop: Dp
       if (!parsed) return fail('The refresh token is malformed');
       // A proof that was sent is checked (and its jti spent) whatever the session: a bad one is a 400.
       const proof = input.dpop ? await dpop.verify(input.dpop) : undefined;
-      let state = await store.findRefreshToken(parsed.id);
+      // Memory may answer: whatever it says, the rotation below re-checks in the database (see the Store).
+      let state = await store.findRefreshTokenToRotate(parsed.id);
       // A wrong secret for a real id is a guess or a corrupted token, not a replay: refuse without revoking.
       if (!state || !secretMatches(parsed.secret, state.token.secretHash))
         return fail('The refresh token is invalid');

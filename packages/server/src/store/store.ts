@@ -391,6 +391,16 @@ export interface Store {
    */
   findRefreshToken(id: string): Promise<RefreshTokenState | null>;
   /**
+   * {@link findRefreshToken} for a refresh about to rotate the token: may
+   * answer from memory of what this store last read or wrote for the token's
+   * session, and so may be stale in one way only: the token may since have
+   * been used, or its session revoked or its user disabled, by another
+   * process. Use it only where the answer leads to {@link rotateRefreshToken}
+   * or to a refusal, never to tokens issued without it: the rotation's
+   * conditional write re-checks all three and reports the state it found.
+   */
+  findRefreshTokenToRotate(id: string): Promise<RefreshTokenState | null>;
+  /**
    * Marks `parentId` used and creates its successor, touching the session,
    * only if the token is still unused, its session not revoked and its user
    * not disabled; else

@@ -11,6 +11,7 @@ import {
 } from '../rows.js';
 import type { RefreshTokenState, RotationResult, RotationWrite } from '../store.js';
 import { changesOf, rowsOf, type SqlDialect, type Statement, type Work } from './dialect.js';
+import { createRecentTokens, type RecentTokens } from './recent-tokens.js';
 import { prepared, SqlFragment, type SqlTag } from './statement.js';
 import { createStatementBatch } from './statement-batch.js';
 
@@ -40,10 +41,14 @@ const padded = <T>(values: readonly T[]): (T | null)[] =>
 export interface RefreshTokenStatements {
   /** `Store.findRefreshToken`. */
   find(id: string): Promise<RefreshTokenState | null>;
+  /** `Store.findRefreshTokenToRotate`: from the recent tokens when there, else as `find`. */
+  findToRotate(id: string): Promise<RefreshTokenState | null>;
   /** `Store.rotateRefreshToken`. */
   rotate(w: RotationWrite): Promise<RotationResult>;
   /** Sends what this turn has queued now (before the connections close). */
   flush(): void;
+  /** The store's other writes tell it which sessions they revoked (see `recent-tokens.ts`). */
+  recent: Pick<RecentTokens, 'forgetSession' | 'forgetAll'>;
 }
 
 /**
@@ -253,13 +258,34 @@ export function refreshTokenStatements(
       : null;
   const lookUp = (id: string) => (lookups ? lookups.submit(id) : lookUpOne(id));
 
+  const recent = createRecentTokens();
+
+  async function findToRotate(id: string): Promise<RefreshTokenState | null> {
+    const known = recent.get(id);
+    if (known) return known;
+    const state = await lookUp(id);
+    if (state) recent.remember(state);
+    return state;
+  }
+
   async function rotate(w: RotationWrite): Promise<RotationResult> {
-    const rotated = rotations
-      ? await rotations.submit(w)
-      : dialect.writableCte
-        ? await rotateOne(w)
-        : await dialect.transaction(() => rotateInTwoStatements(w));
-    if (rotated) return { outcome: 'rotated' };
+    // Out before the write (a lookup meanwhile reads the token unused and may
+    // put it back) and again after, so a spent token never stays in.
+    const parent = recent.take(w.parentId);
+    let rotated: boolean;
+    try {
+      rotated = rotations
+        ? await rotations.submit(w)
+        : dialect.writableCte
+          ? await rotateOne(w)
+          : await dialect.transaction(() => rotateInTwoStatements(w));
+    } finally {
+      recent.take(w.parentId);
+    }
+    if (rotated) {
+      if (parent) recent.rotated(parent, w);
+      return { outcome: 'rotated' };
+    }
     // Lost the race, or the token is spent, unknown or its session revoked:
     // nothing was written. Report what is there, in a new statement, so it is
     // read after the winner committed (a sub-statement of the rotation would
@@ -269,7 +295,9 @@ export function refreshTokenStatements(
 
   return {
     find: lookUp,
+    findToRotate,
     rotate,
+    recent,
     flush() {
       lookups?.flush();
       rotations?.flush();

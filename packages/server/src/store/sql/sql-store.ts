@@ -53,6 +53,21 @@ export function createSqlStore(dialect: SqlDialect): Store {
   }
 
   const refresh = refreshTokenStatements(dialect, sql, { tokens, sessions, users });
+  /**
+   * The writes that revoke sessions tell the recent tokens (recent-tokens.ts)
+   * once they have committed: a session revoked by id is forgotten by id, and
+   * sessions revoked by a wider rule (a user's, a client's) forget them all.
+   */
+  const forgettingAll = <T>(write: Promise<T>): Promise<T> =>
+    write.then((result) => {
+      refresh.recent.forgetAll();
+      return result;
+    });
+  const forgettingSessions = <T>(write: Promise<T>, ids: (result: T) => readonly string[]): Promise<T> =>
+    write.then((result) => {
+      for (const id of ids(result)) refresh.recent.forgetSession(id);
+      return result;
+    });
 
   const prunable = pruneStatements(sql, { sessions, tokens, devices, events });
 
@@ -117,20 +132,24 @@ export function createSqlStore(dialect: SqlDialect): Store {
     changePassword({ userId, passwordHash, now, keepSessionId, event }) {
       // One transaction: a failure between the statements must not leave the
       // new password in place while sessions opened with the old one live on.
-      return dialect.transaction(function* () {
-        yield sql`UPDATE ${users} SET password_hash = ${passwordHash}, password_changed_at = ${now}
-          WHERE id = ${userId}`;
-        const count = yield* revokeUserSessions(userId, 'password_changed', now, keepSessionId);
-        yield* recordEvent(event);
-        return count;
-      });
+      return forgettingAll(
+        dialect.transaction(function* () {
+          yield sql`UPDATE ${users} SET password_hash = ${passwordHash}, password_changed_at = ${now}
+            WHERE id = ${userId}`;
+          const count = yield* revokeUserSessions(userId, 'password_changed', now, keepSessionId);
+          yield* recordEvent(event);
+          return count;
+        }),
+      );
     },
     setUserDisabled({ userId, disabled, now, event }) {
-      return dialect.transaction(function* () {
-        yield sql`UPDATE ${users} SET disabled_at = ${disabled ? now : null} WHERE id = ${userId}`;
-        if (disabled) yield* revokeUserSessions(userId, 'user_disabled', now, null);
-        yield* recordEvent(event);
-      });
+      return forgettingAll(
+        dialect.transaction(function* () {
+          yield sql`UPDATE ${users} SET disabled_at = ${disabled ? now : null} WHERE id = ${userId}`;
+          if (disabled) yield* revokeUserSessions(userId, 'user_disabled', now, null);
+          yield* recordEvent(event);
+        }),
+      );
     },
 
     async findClient(id) {
@@ -157,19 +176,21 @@ export function createSqlStore(dialect: SqlDialect): Store {
       });
     },
     deleteClient(id, now, event) {
-      return dialect.transaction(function* () {
-        yield sql`UPDATE ${sessions} SET revoked_at = ${now}, revoked_reason = 'admin'
-          WHERE client_id = ${id} AND revoked_at IS NULL`;
-        const deleted = (yield* changesOf(sql`DELETE FROM ${clients} WHERE id = ${id}`)) === 1;
-        if (deleted) yield* recordEvent(event);
-        return deleted;
-      });
+      return forgettingAll(
+        dialect.transaction(function* () {
+          yield sql`UPDATE ${sessions} SET revoked_at = ${now}, revoked_reason = 'admin'
+            WHERE client_id = ${id} AND revoked_at IS NULL`;
+          const deleted = (yield* changesOf(sql`DELETE FROM ${clients} WHERE id = ${id}`)) === 1;
+          if (deleted) yield* recordEvent(event);
+          return deleted;
+        }),
+      );
     },
 
     createSession({ session: s, firstToken, verifiedPasswordHash, sessionLimit, event: loginEvent }) {
       // Together or not at all: a session without a token could never be used
       // or listed correctly; a token without a session breaks the foreign key.
-      return dialect.transaction(function* (): Work<SessionCreation> {
+      const creation = dialect.transaction(function* (): Work<SessionCreation> {
         // A login verifies the password outside any transaction (Argon2 takes
         // tens of ms). Re-check the account here, with its row locked: a
         // disable or password change that committed meanwhile makes this
@@ -207,6 +228,7 @@ export function createSqlStore(dialect: SqlDialect): Store {
         if (event) for (const id of evicted) yield* recordEvent({ ...event, sessionId: id });
         return { created: true, evicted };
       });
+      return forgettingSessions(creation, (c) => c.evicted);
     },
     async findSession(id) {
       const r = await firstOf(() => rowsOf(sql`SELECT * FROM ${sessions} WHERE id = ${id}`));
@@ -239,7 +261,7 @@ export function createSqlStore(dialect: SqlDialect): Store {
         return changed === 1;
       }
       // A lone UPDATE needs no transaction; with an event, both land or neither.
-      return event ? dialect.transaction(work) : dialect.run(work);
+      return forgettingSessions(event ? dialect.transaction(work) : dialect.run(work), () => [sessionId]);
     },
     revokeUserSessions({ userId, reason, now, exceptSessionId, event }) {
       const work = function* () {
@@ -247,10 +269,11 @@ export function createSqlStore(dialect: SqlDialect): Store {
         yield* recordEvent(event);
         return count;
       };
-      return event ? dialect.transaction(work) : dialect.run(work);
+      return forgettingAll(event ? dialect.transaction(work) : dialect.run(work));
     },
 
     findRefreshToken: refresh.find,
+    findRefreshTokenToRotate: refresh.findToRotate,
     rotateRefreshToken: refresh.rotate,
 
     async addTrustedDevice(d) {
