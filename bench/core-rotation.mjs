@@ -4,11 +4,19 @@
 // core + store and everything around them (HTTP parsing, routing, validation, writing).
 //
 //   npm run build && node bench/core-rotation.mjs [concurrency=16] [refreshes per session=1500]
+//
+// BATON_DIST=DIR runs another build (a copy of packages/server/dist), to compare two builds
+// in alternation on one machine.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createTokenService } from '../packages/server/dist/core/token-service.js';
-import { createSqliteStore } from '../packages/server/dist/store/sqlite/sqlite-store.js';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const dist = process.env.BATON_DIST
+  ? pathToFileURL(`${resolve(process.env.BATON_DIST)}/`)
+  : new URL('../packages/server/dist/', import.meta.url);
+const { createTokenService } = await import(new URL('core/token-service.js', dist).href);
+const { createSqliteStore } = await import(new URL('store/sqlite/sqlite-store.js', dist).href);
 
 const concurrency = Number(process.argv[2] ?? 16);
 const perSession = Number(process.argv[3] ?? 1500);
