@@ -34,8 +34,8 @@ function takeSlice(): number {
  * primary-key B-tree of a table that gains a row on every refresh takes its
  * inserts on the few pages at its newest end, and a lookup of a recently
  * issued id finds those pages already in the cache, instead of touching one
- * random page per insert (measured in bench/ANALYSIS.md: a third fewer WAL
- * writes per rotation on SQLite). The time is public, like a JWT's `iat`;
+ * random page per insert (bench/ANALYSIS.md: a third fewer file writes per
+ * rotation on SQLite). The time is public, like a JWT's `iat`;
  * the 80 random bits keep an id unguessable. `atMs` is for tests.
  */
 export function timeOrderedId128(atMs: number = Date.now()): string {
