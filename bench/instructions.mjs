@@ -18,7 +18,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Client } from 'undici';
-import { freePort } from './lib/processes.mjs';
+import { freePort, waitReady } from './lib/processes.mjs';
+import { protocols } from './lib/protocols.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -75,40 +76,21 @@ server.stderr.on('data', (d) => {
 const exited = new Promise((r) => server.once('exit', r));
 const clients = Array.from({ length: concurrency }, () => new Client(url, { connections: 1 }));
 
-async function post(client, path, body) {
-  const res = await client.request({
-    path,
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  return { status: res.statusCode, json: await res.body.json() };
-}
+// The same requests as the rotation benchmark's `baton-sqlite /auth/refresh` target.
+const { setup, refresh } = protocols['baton-auth'];
 
 try {
   // Under valgrind the start takes a minute or two.
-  for (let waited = 0; ; waited += 500) {
-    if (server.exitCode !== null) throw new Error(`the server exited: ${stderr}`);
-    if (waited > 300_000) throw new Error('the server did not start within 5 minutes');
-    const ok = await fetch(`${url}/healthz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) break;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  const credentials = { email: 'instructions@example.com', password: 'bench-password-long-enough' };
-  await post(clients[0], '/auth/register', credentials);
+  await waitReady({ child: server, output: () => stderr }, `${url}/healthz`, 300_000);
   const tokens = [];
-  for (const client of clients)
-    tokens.push((await post(client, '/auth/login', credentials)).json.refresh_token);
+  for (const [i, client] of clients.entries()) tokens.push(await setup(client, i, 'instructions'));
   const refreshAll = (n) =>
     Promise.all(
       clients.map(async (client, i) => {
         for (let k = 0; k < n; k++) {
-          const r = await post(client, '/auth/refresh', { refresh_token: tokens[i] });
+          const r = await refresh(client, tokens[i]);
           if (r.status !== 200) throw new Error(`refresh answered HTTP ${r.status}`);
-          tokens[i] = r.json.refresh_token;
+          tokens[i] = r.next;
         }
       }),
     );

@@ -51,6 +51,10 @@ export function createRecentTokens(max: number = RECENT_TOKENS_MAX): RecentToken
 
   function put(state: RefreshTokenState): void {
     if (max <= 0) return;
+    // Frozen, so no caller can change what the session's next refresh reads.
+    Object.freeze(state.token);
+    Object.freeze(state.session);
+    Object.freeze(state);
     const replaced = bySession.get(state.session.id);
     if (replaced !== undefined) drop(replaced);
     byToken.set(state.token.id, state);
@@ -62,25 +66,23 @@ export function createRecentTokens(max: number = RECENT_TOKENS_MAX): RecentToken
   return {
     get: (id) => byToken.get(id),
     remember(state) {
-      if (state.token.usedAt === null && state.session.revokedAt === null) put(Object.freeze(state));
+      if (state.token.usedAt === null && state.session.revokedAt === null) put(state);
     },
     take: drop,
     rotated(parent, w) {
-      put(
-        Object.freeze({
-          token: Object.freeze({
-            id: w.successor.id,
-            sessionId: parent.session.id,
-            secretHash: w.successor.secretHash,
-            parentId: parent.token.id,
-            successorId: null,
-            createdAt: w.now,
-            usedAt: null,
-          }),
-          session: Object.freeze({ ...parent.session, lastUsedAt: w.now, idleExpiresAt: w.idleExpiresAt }),
-          successor: null,
-        }),
-      );
+      put({
+        token: {
+          id: w.successor.id,
+          sessionId: parent.session.id,
+          secretHash: w.successor.secretHash,
+          parentId: parent.token.id,
+          successorId: null,
+          createdAt: w.now,
+          usedAt: null,
+        },
+        session: { ...parent.session, lastUsedAt: w.now, idleExpiresAt: w.idleExpiresAt },
+        successor: null,
+      });
     },
     forgetSession(sessionId) {
       const id = bySession.get(sessionId);
