@@ -11,7 +11,9 @@ import { freePort, spawnNode, stop, waitForLine, waitReady } from './processes.m
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 /** The built CLI (`npm run build`). */
-export const BATON_CLI = here('../../packages/server/dist/cli/index.js');
+export const BATON_CLI = process.env.BATON_DIST
+  ? `${process.env.BATON_DIST}/cli/index.js`
+  : here('../../packages/server/dist/cli/index.js');
 /** The PostgreSQL database a run may create schemas in. */
 export const POSTGRES_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 /** Where every server of the bench runs, and every load generator: one core each when there are two. */
