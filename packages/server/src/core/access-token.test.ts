@@ -1,4 +1,4 @@
-import { generateKeyPairSync, sign, verify } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { isLowS, toLowS } from './access-token.js';
 
@@ -33,6 +33,23 @@ describe('ES256 low-s signatures', () => {
     }
     // About half of raw signatures are high-s: 40 draws without one would mean the test proves nothing.
     expect(sawHigh).toBe(true);
+  });
+
+  it('toLowS computes n − s exactly, whatever the bytes of s', () => {
+    // Against BigInt arithmetic, on random high values of s and on the edges next to n / 2 and n.
+    const half = N >> 1n;
+    const edges = [half + 1n, half + 2n, N - 1n, N - 2n, N - 0x100n, N - 0xffffffffn];
+    const random = Array.from({ length: 500 }, () => {
+      const s = BigInt(`0x${randomBytes(32).toString('hex')}`);
+      return half + 1n + (s % (N - half - 1n));
+    });
+    for (const s of [...edges, ...random]) {
+      const sig = Buffer.concat([Buffer.alloc(32, 7), Buffer.from(s.toString(16).padStart(64, '0'), 'hex')]);
+      const low = toLowS(sig);
+      expect(low.subarray(0, 32).equals(sig.subarray(0, 32))).toBe(true);
+      expect(BigInt(`0x${low.subarray(32).toString('hex')}`)).toBe(N - s);
+      expect(isLowS(low)).toBe(true);
+    }
   });
 
   it('isLowS refuses wrong lengths', () => {
