@@ -41,9 +41,12 @@ function readBody(stream: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
+/** Strict UTF-8; without `stream`, every decode call stands alone, so one decoder serves all requests. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+
 function decodeUtf8(bytes: Buffer): string {
   try {
-    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
+    return UTF8.decode(bytes);
   } catch {
     throw new BatonError('invalid_request', 'The request body is not valid UTF-8');
   }
