@@ -9,33 +9,13 @@
 // in alternation on one machine.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-
-const dist = process.env.BATON_DIST
-  ? pathToFileURL(`${resolve(process.env.BATON_DIST)}/`)
-  : new URL('../packages/server/dist/', import.meta.url);
-const { createTokenService } = await import(new URL('core/token-service.js', dist).href);
-const { createSqliteStore } = await import(new URL('store/sqlite/sqlite-store.js', dist).href);
+import { join } from 'node:path';
+import { startCoreService } from './lib/core-service.mjs';
 
 const concurrency = Number(process.argv[2] ?? 16);
 const perSession = Number(process.argv[3] ?? 1500);
 const dir = mkdtempSync(join(tmpdir(), 'baton-core-'));
-const store = createSqliteStore({ filename: join(dir, 'baton.db') });
-await store.migrate();
-const service = createTokenService({
-  store,
-  issuer: 'http://127.0.0.1',
-  accessTtl: 15 * 60_000,
-  refreshIdleTtl: 14 * 86_400_000,
-  sessionMaxTtl: 30 * 86_400_000,
-  reuseGrace: 10_000,
-});
-await service.init();
-const credentials = { email: 'bench@example.com', password: 'correct horse battery' };
-await service.register(credentials);
-const tokens = [];
-for (let i = 0; i < concurrency; i++) tokens.push((await service.login(credentials)).refreshToken);
+const { store, service, tokens } = await startCoreService(join(dir, 'baton.db'), concurrency);
 
 async function chain(i, n) {
   for (let k = 0; k < n; k++) tokens[i] = (await service.refresh({ refreshToken: tokens[i] })).refreshToken;

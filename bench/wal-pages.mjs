@@ -9,38 +9,18 @@
 //   npm run build && node bench/wal-pages.mjs [concurrency=16] [rounds=20]
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
-
-const dist = process.env.BATON_DIST
-  ? pathToFileURL(`${resolve(process.env.BATON_DIST)}/`)
-  : new URL('../packages/server/dist/', import.meta.url);
-const { createTokenService } = await import(new URL('core/token-service.js', dist).href);
-const { createSqliteStore } = await import(new URL('store/sqlite/sqlite-store.js', dist).href);
+import { startCoreService } from './lib/core-service.mjs';
 
 const concurrency = Number(process.argv[2] ?? 16);
 const rounds = Number(process.argv[3] ?? 20);
 const WARM_ROUNDS = 300;
 const dir = mkdtempSync(join(tmpdir(), 'baton-wal-'));
 const file = join(dir, 'baton.db');
-const store = createSqliteStore({ filename: file });
+const { store, service, tokens } = await startCoreService(file, concurrency);
 const probe = new Database(file);
 try {
-  await store.migrate();
-  const service = createTokenService({
-    store,
-    issuer: 'http://127.0.0.1',
-    accessTtl: 15 * 60_000,
-    refreshIdleTtl: 14 * 86_400_000,
-    sessionMaxTtl: 30 * 86_400_000,
-    reuseGrace: 10_000,
-  });
-  await service.init();
-  const credentials = { email: 'bench@example.com', password: 'correct horse battery' };
-  await service.register(credentials);
-  const tokens = [];
-  for (let i = 0; i < concurrency; i++) tokens.push((await service.login(credentials)).refreshToken);
   const round = () =>
     Promise.all(
       tokens.map(async (token, i) => {
