@@ -18,9 +18,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { checkBaton, checkScript, checkSeedAsWritten } from './lib/checks.mjs';
 import { measureLogins, measureMemory, measureRssOverTime, measureVerify } from './lib/extras.mjs';
-import { killAll, profileServersInto, spawnNode, stop, waitForLine } from './lib/processes.mjs';
+import { killAll, PINNING, profileServersInto, spawnNode, stop, waitForLine } from './lib/processes.mjs';
 import { machine, markdown, summarize, svgChart } from './lib/report.mjs';
-import { BATON_CLI, LOAD_CORE, TARGETS } from './lib/targets.mjs';
+import { BATON_CLI, LOAD_CORE, SERVER_CORE, TARGETS } from './lib/targets.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const { values, positionals } = parseArgs({
@@ -125,6 +125,8 @@ async function runTarget(target, rep) {
         warmupMs: opts.warmupMs,
         durationMs: opts.durationMs,
         serverPid: server.pid,
+        // The core the server is pinned to; unpinned, the whole machine is sampled.
+        serverCore: PINNING ? SERVER_CORE : undefined,
         databaseCommand: target.databaseCommand,
         tokens: server.tokens,
         tag: `r${rep}`,
@@ -178,7 +180,7 @@ try {
         const rows = await runTarget(target, rep);
         for (const r of rows)
           log(
-            `  c=${r.c} rot/s=${r.rotPerS.toFixed(0)} ok/s=${r.okPerS.toFixed(0)} p99=${r.p99?.toFixed(2)} ms errors=${r.errors} cpu=${r.cpuUsPerReq?.toFixed(0)} µs/req load-cpu=${r.loadCpuUsPerReq?.toFixed(0)} µs/req${r.dbCpuUsPerReq == null ? '' : ` db-cpu=${r.dbCpuUsPerReq.toFixed(0)} µs/req`}`,
+            `  c=${r.c} rot/s=${r.rotPerS.toFixed(0)} ok/s=${r.okPerS.toFixed(0)} p99=${r.p99?.toFixed(2)} ms errors=${r.errors} cpu=${r.cpuUsPerReq?.toFixed(0)} µs/req load-cpu=${r.loadCpuUsPerReq?.toFixed(0)} µs/req${r.dbCpuUsPerReq == null ? '' : ` db-cpu=${r.dbCpuUsPerReq.toFixed(0)} µs/req`}${r.coreIdle == null ? '' : ` core idle/steal/irq=${[r.coreIdle, r.coreSteal, r.coreIrq].map((x) => (100 * x).toFixed(0)).join('/')}%`}`,
           );
         samples.push(...rows);
       }

@@ -8,7 +8,7 @@
 // window in which every request's latency, status and the server's CPU time are recorded.
 import { performance } from 'node:perf_hooks';
 import { Client } from 'undici';
-import { commandCpuSample, cpuSinceMicros, treeCpuMicros } from './processes.mjs';
+import { commandCpuSample, coreShares, coreTicks, cpuSinceMicros, treeCpuMicros } from './processes.mjs';
 import { protocols } from './protocols.mjs';
 
 const MAX_REQUESTS_PER_LOOP = 5_000_000;
@@ -69,6 +69,7 @@ async function runLoops(tokens, c, ms, record) {
   const end = performance.now() + ms;
   const cpu0 = record ? treeCpuMicros(job.serverPid) : 0;
   const db0 = record && job.databaseCommand ? commandCpuSample(job.databaseCommand) : null;
+  const core0 = record ? coreTicks(job.serverCore) : null;
   const t0 = performance.now();
   const own0 = process.cpuUsage();
   await Promise.all(
@@ -101,6 +102,7 @@ async function runLoops(tokens, c, ms, record) {
   const own = process.cpuUsage(own0);
   const cpu1 = record ? treeCpuMicros(job.serverPid) : 0;
   const db1 = record && job.databaseCommand ? commandCpuSample(job.databaseCommand) : null;
+  const core1 = record ? coreTicks(job.serverCore) : null;
   return {
     ...stats,
     elapsedMs,
@@ -108,6 +110,7 @@ async function runLoops(tokens, c, ms, record) {
     cpuMicros: cpu1 - cpu0,
     loadCpuMicros: own.user + own.system,
     dbCpuMicros: db0 && db1 ? cpuSinceMicros(db0, db1) : null,
+    core: coreShares(core0, core1),
   };
 }
 
@@ -139,6 +142,10 @@ try {
       cpuUsPerReq: done > 0 ? r.cpuMicros / done : null,
       loadCpuUsPerReq: done > 0 ? r.loadCpuMicros / done : null,
       dbCpuUsPerReq: done > 0 && r.dbCpuMicros !== null ? r.dbCpuMicros / done : null,
+      // How the server's core spent the window besides this server's own process.
+      coreIdle: r.core?.idle ?? null,
+      coreSteal: r.core?.steal ?? null,
+      coreIrq: r.core?.irq ?? null,
     };
     process.stdout.write(`${JSON.stringify(line)}\n`);
   }

@@ -8,6 +8,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Client } from 'undici';
+import { coreShares, coreTicks } from './processes.mjs';
 
 const [url, seconds, serverPid, serverCore, users = 8, inflight = 2] = process.argv.slice(2);
 const PASSWORD = 'bench-password-long-enough';
@@ -42,16 +43,6 @@ function serverTicks() {
   return { main, others };
 }
 
-/** Idle ticks (idle + iowait) of one core, from /proc/stat. */
-function coreIdleTicks(core) {
-  const line = readFileSync('/proc/stat', 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith(`cpu${core} `));
-  if (!line) return Number.NaN;
-  const f = line.trim().split(/\s+/).map(Number);
-  return f[4] + f[5];
-}
-
 const clients = Array.from({ length: Number(inflight) }, () => new Client(url));
 try {
   for (let i = 0; i < Number(users); i++)
@@ -60,7 +51,7 @@ try {
   let errors = 0;
   let k = 0;
   const cpu0 = serverTicks();
-  const idle0 = coreIdleTicks(serverCore);
+  const core0 = coreTicks(serverCore);
   const t0 = performance.now();
   const end = t0 + Number(seconds) * 1000;
   await Promise.all(
@@ -76,7 +67,7 @@ try {
   );
   const ms = performance.now() - t0;
   const cpu1 = serverTicks();
-  const idle1 = coreIdleTicks(serverCore);
+  const core1 = coreTicks(serverCore);
   const perLogin = (ticks) => (ok > 0 ? (ticks * 1000) / CLK_TCK / ok : null);
   console.log(
     JSON.stringify({
@@ -85,7 +76,7 @@ try {
       // Server CPU per successful login, in ms: what the one core spends on it besides waiting.
       mainThreadMsPerLogin: perLogin(cpu1.main - cpu0.main),
       otherThreadsMsPerLogin: perLogin(cpu1.others - cpu0.others),
-      serverCoreIdleShare: ((idle1 - idle0) * 1000) / CLK_TCK / ms,
+      serverCoreIdleShare: coreShares(core0, core1)?.idle ?? null,
     }),
   );
 } finally {

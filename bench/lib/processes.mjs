@@ -114,6 +114,43 @@ export function killAll() {
   for (const child of live) child.kill('SIGKILL');
 }
 
+/**
+ * One core's time so far, from /proc/stat, in ticks: `idle` (idle + iowait), `steal` (given by
+ * the hypervisor to another guest), `irq` (hard and soft interrupts: the loopback network's
+ * packets are handled there, charged to no process) and `total`. With `core` undefined, all
+ * cores together.
+ */
+export function coreTicks(core) {
+  const name = core === undefined ? 'cpu' : `cpu${core}`;
+  const line = readFileSync('/proc/stat', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${name} `));
+  if (!line) return null;
+  // user nice system idle iowait irq softirq steal (guest time is counted inside user).
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = line
+    .trim()
+    .split(/\s+/)
+    .slice(1, 9)
+    .map(Number);
+  return {
+    idle: idle + iowait,
+    steal,
+    irq: irq + softirq,
+    total: user + nice + system + idle + iowait + irq + softirq + steal,
+  };
+}
+
+/** Shares of the core's time between two {@link coreTicks} samples, or null without both. */
+export function coreShares(before, after) {
+  if (!before || !after || after.total <= before.total) return null;
+  const span = after.total - before.total;
+  return {
+    idle: (after.idle - before.idle) / span,
+    steal: (after.steal - before.steal) / span,
+    irq: (after.irq - before.irq) / span,
+  };
+}
+
 function statOf(pid) {
   try {
     const text = readFileSync(`/proc/${pid}/stat`, 'utf8');

@@ -12,6 +12,9 @@ export function median(xs) {
 
 const fmt = (x, digits = 0) => (x === null || x === undefined ? 'n/a' : x.toFixed(digits));
 const ms = (x) => fmt(x, x !== null && x < 10 ? 2 : 1);
+/** The server core's idle / steal / interrupt shares of a window, in %, or a dash when not sampled. */
+const coreCell = (r) =>
+  r.coreIdle == null ? '—' : [r.coreIdle, r.coreSteal, r.coreIrq].map((x) => fmt(100 * x)).join(' / ');
 const mib = (b) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 
 /** The machine and the code the numbers come from. */
@@ -59,6 +62,9 @@ export function summarize(samples, targets, levels) {
         cpuUsPerReq: m('cpuUsPerReq'),
         loadCpuUsPerReq: rows.every((r) => r.loadCpuUsPerReq != null) ? m('loadCpuUsPerReq') : null,
         dbCpuUsPerReq: rows.every((r) => r.dbCpuUsPerReq != null) ? m('dbCpuUsPerReq') : null,
+        coreIdle: rows.every((r) => r.coreIdle != null) ? m('coreIdle') : null,
+        coreSteal: rows.every((r) => r.coreSteal != null) ? m('coreSteal') : null,
+        coreIrq: rows.every((r) => r.coreIrq != null) ? m('coreIrq') : null,
       };
     }
   }
@@ -166,6 +172,7 @@ export function markdown({
     "- CPU µs/req: utime+stime of the server process tree during the window ÷ completed requests (for PostgreSQL without the database server's own processes);",
     '- DB server CPU µs/req: utime+stime of every `postgres` process on the machine during the window ÷ completed requests (an embedded SQLite runs inside the server, so it has none of its own).',
     "- load generator CPU µs/req: the load generator's own utime+stime ÷ completed requests; well below 1,000,000 ÷ rot/s (a whole core per request) means it had time to spare, so the server set the pace.",
+    "- server core idle / steal / irq %: how the server's core spent the window apart from running processes, from /proc/stat: idle (nothing to run), steal (the hypervisor ran another guest on it: a busy neighbour slows every figure of that window) and hard and soft interrupts (the loopback network's packets, charged to no process). rot/s × CPU µs/req ÷ 10,000 is the % the server's own processes got.",
     '',
     '## Rotations',
     '',
@@ -174,14 +181,14 @@ export function markdown({
     push(
       `### ${c} virtual client${c === 1 ? '' : 's'}`,
       '',
-      '| target | rot/s | ok/s | p50 ms | p95 ms | p99 ms | errors | CPU µs/req | DB server CPU µs/req | load generator CPU µs/req |',
-      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      '| target | rot/s | ok/s | p50 ms | p95 ms | p99 ms | errors | CPU µs/req | DB server CPU µs/req | load generator CPU µs/req | server core idle / steal / irq % |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     );
     for (const t of targets) {
       const r = summary[t.key]?.[c];
       if (!r) continue;
       push(
-        `| ${t.name} | ${fmt(r.rotPerS)} | ${fmt(r.okPerS)} | ${ms(r.p50)} | ${ms(r.p95)} | ${ms(r.p99)} | ${fmt(r.errors)} | ${fmt(r.cpuUsPerReq)} | ${r.dbCpuUsPerReq == null ? '—' : fmt(r.dbCpuUsPerReq)} | ${r.loadCpuUsPerReq == null ? '—' : fmt(r.loadCpuUsPerReq)} |`,
+        `| ${t.name} | ${fmt(r.rotPerS)} | ${fmt(r.okPerS)} | ${ms(r.p50)} | ${ms(r.p95)} | ${ms(r.p99)} | ${fmt(r.errors)} | ${fmt(r.cpuUsPerReq)} | ${r.dbCpuUsPerReq == null ? '—' : fmt(r.dbCpuUsPerReq)} | ${r.loadCpuUsPerReq == null ? '—' : fmt(r.loadCpuUsPerReq)} | ${coreCell(r)} |`,
       );
     }
     push('');
@@ -306,8 +313,8 @@ export function markdown({
     '',
     '<details><summary>every repetition</summary>',
     '',
-    '| rep | target | c | rot/s | ok/s | p50 | p99 | errors | CPU µs/req |',
-    '|---:|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| rep | target | c | rot/s | ok/s | p50 | p99 | errors | CPU µs/req | server core idle / steal / irq % |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   );
   for (const s of samples) {
     const t = targets.find((x) => x.key === s.target);
@@ -318,7 +325,7 @@ export function markdown({
               .map(([k, v]) => `${k}: ${v}`)
               .join(', ')})`
           : ''
-      } | ${fmt(s.cpuUsPerReq)} |`,
+      } | ${fmt(s.cpuUsPerReq)} | ${coreCell(s)} |`,
     );
   }
   push('', '</details>', '');
