@@ -27,9 +27,10 @@ export const MAX_ACCESS_TOKEN_LENGTH = 4096;
 /** Order of the P-256 group (SEC 2 §2.4.2), and half of it: the bound of a "low-s" signature. */
 const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
 const P256_HALF_N = P256_N >> 1n;
-/** n / 2 as 32 big-endian bytes: comparing bytes spares a BigInt per signature on the signing path. */
-const P256_HALF_N_BYTES = Buffer.from(P256_HALF_N.toString(16).padStart(64, '0'), 'hex');
-const P256_N_BYTES = Buffer.from(P256_N.toString(16).padStart(64, '0'), 'hex');
+const bytes32 = (n: bigint): Buffer => Buffer.from(n.toString(16).padStart(64, '0'), 'hex');
+/** n and n / 2 as 32 big-endian bytes: the signing path compares and subtracts bytes, not BigInts. */
+const P256_N_BYTES = bytes32(P256_N);
+const P256_HALF_N_BYTES = bytes32(P256_HALF_N);
 const sIsLow = (sig: Buffer): boolean => Buffer.compare(sig.subarray(32, 64), P256_HALF_N_BYTES) <= 0;
 
 const rOf = (sig: Buffer): bigint => BigInt(`0x${sig.subarray(0, 32).toString('hex')}`);
