@@ -9,6 +9,8 @@
 //            --sessions N (memory figure) --no-write (print, do not write the files)
 //            --cpu-prof DIR (each server writes a V8 CPU profile into DIR; implies --no-write,
 //            since profiling slows the servers down)
+//   experiment targets run only when --targets names them: baton-lean (Baton's token service
+//   and store behind bare node:http, what the HTTP layer costs; see bench/baselines/baton-lean)
 //
 // Needs the built server (`npm run build`) and PostgreSQL at BENCH_POSTGRES_URL
 // (default postgres://postgres@127.0.0.1:5432/test) for the baton-postgres target.
@@ -87,7 +89,7 @@ const opts = {
   loadSamples: [],
 };
 const keys = values.targets?.split(',');
-const targets = keys ? TARGETS.filter((t) => keys.includes(t.key)) : TARGETS;
+const targets = keys ? TARGETS.filter((t) => keys.includes(t.key)) : TARGETS.filter((t) => !t.experiment);
 if (keys && targets.length !== keys.length) {
   console.error(`Unknown target in "${values.targets}": ${TARGETS.map((t) => t.key).join(', ')}`);
   process.exit(2);

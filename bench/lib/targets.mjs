@@ -157,4 +157,12 @@ export const TARGETS = [
     start: () => startScript('../baselines/floor/server.mjs', {}),
     startWith: (env) => startScript('../baselines/floor/server.mjs', env),
   },
+  {
+    // A what-if (see its server.mjs): run only when named in --targets.
+    name: 'what-if: Baton core on bare node:http',
+    key: 'baton-lean',
+    protocol: 'floor',
+    experiment: true,
+    start: () => startScript('../baselines/baton-lean/server.mjs', {}),
+  },
 ];
