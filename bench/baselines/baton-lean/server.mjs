@@ -14,6 +14,7 @@
 import { createServer } from 'node:http';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { readJson, send } from '../json-http.mjs';
 
 const dist = process.env.BATON_DIST
   ? pathToFileURL(`${resolve(process.env.BATON_DIST)}/`)
@@ -31,40 +32,10 @@ await store.migrate();
 const service = createTokenService({ store, issuer: `http://127.0.0.1:${PORT}` });
 await service.init();
 
-function send(res, status, body) {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-    'cache-control': 'no-store',
-  });
-  res.end(text);
-}
-
-function readJson(req) {
-  return new Promise((done) => {
-    const chunks = [];
-    let size = 0;
-    req.on('data', (c) => {
-      size += c.length;
-      if (size > MAX_BODY) req.destroy();
-      else chunks.push(c);
-    });
-    req.on('end', () => {
-      try {
-        done(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-      } catch {
-        done(null);
-      }
-    });
-    req.on('error', () => done(null));
-  });
-}
-
 async function handle(req, res) {
   if (req.method === 'GET' && req.url === '/healthz') return send(res, 200, { ok: true });
   if (req.method !== 'POST') return send(res, 404, { error: 'not_found' });
-  const body = await readJson(req);
+  const body = await readJson(req, MAX_BODY);
   if (req.url === '/session') {
     const email = `${String(body?.sub)}@example.com`;
     await service.register({ email, password: PASSWORD });

@@ -13,6 +13,7 @@
 import { createHash, createHmac, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { createServer } from 'node:http';
 import Database from 'better-sqlite3';
+import { readJson, send } from '../json-http.mjs';
 
 const PORT = Number(process.env.PORT ?? 0);
 const ISSUER = `http://127.0.0.1:${PORT}`;
@@ -84,42 +85,12 @@ const rotate = db.transaction((token, now) => {
   return null;
 });
 
-function send(res, status, body) {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-    'cache-control': 'no-store',
-  });
-  res.end(text);
-}
-
-function readJson(req) {
-  return new Promise((resolve) => {
-    const chunks = [];
-    let size = 0;
-    req.on('data', (c) => {
-      size += c.length;
-      if (size > MAX_BODY) req.destroy();
-      else chunks.push(c);
-    });
-    req.on('end', () => {
-      try {
-        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-      } catch {
-        resolve(null);
-      }
-    });
-    req.on('error', () => resolve(null));
-  });
-}
-
 const invalidGrant = { error: 'invalid_grant', error_description: 'The refresh token is invalid' };
 
 const server = createServer(async (req, res) => {
   if (req.method === 'GET' && req.url === '/healthz') return send(res, 200, { ok: true });
   if (req.method !== 'POST') return send(res, 404, { error: 'not_found' });
-  const body = await readJson(req);
+  const body = await readJson(req, MAX_BODY);
   const now = Date.now();
   if (req.url === '/session') {
     const sub = typeof body?.sub === 'string' && body.sub.length <= 64 ? body.sub : null;
