@@ -37,7 +37,10 @@ async function handle(req, res) {
   if (req.method !== 'POST') return send(res, 404, { error: 'not_found' });
   const body = await readJson(req, MAX_BODY);
   if (req.url === '/session') {
-    const email = `${String(body?.sub)}@example.com`;
+    const sub = typeof body?.sub === 'string' && body.sub.length <= 64 ? body.sub : null;
+    if (sub === null)
+      return send(res, 400, { error: 'invalid_request', error_description: 'sub is required' });
+    const email = `${sub}@example.com`;
     await service.register({ email, password: PASSWORD });
     const tokens = await service.login({ email, password: PASSWORD });
     return send(res, 200, { refresh_token: tokens.refreshToken });
