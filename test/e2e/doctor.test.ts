@@ -7,7 +7,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { postgresMigrations } from '../../packages/server/src/store/postgres/postgres-migrations.js';
 import { sqliteMigrations } from '../../packages/server/src/store/sqlite/sqlite-migrations.js';
-import { CLI, freePort } from './support/baton.js';
+import { CLI, freePort, startBaton } from './support/baton.js';
 import { serviceAvailable } from './support/services.js';
 
 const cwd = mkdtempSync(join(tmpdir(), 'baton-doctor-'));
@@ -66,6 +66,7 @@ describe('baton doctor (SQLite)', () => {
       'metrics',
       'database',
       'migrations',
+      'autovacuum',
       'clock',
       'signing keys',
     ]);
@@ -156,12 +157,32 @@ describe.runIf(postgresUp)('baton doctor (PostgreSQL)', () => {
     expect(tables.rowCount).toBe(0);
   });
 
-  it('once migrated and keyed, every check is ok', () => {
+  it('once migrated and keyed, every check is ok, autovacuum as this server has it', async () => {
     expect(run(['migrate', '--database-url', db]).status).toBe(0);
     expect(run(['keys', 'rotate', '--now', '--database-url', db]).status).toBe(0);
     const { status, report } = json(['doctor', '--database-url', db]);
     expect(status).toBe(0);
-    expect(report.checks.every((c) => c.status === 'ok')).toBe(true);
+    expect(report.checks.filter((c) => c.check !== 'autovacuum').every((c) => c.status === 'ok')).toBe(true);
+    const on = (await admin.query('SHOW autovacuum')).rows[0].autovacuum === 'on';
+    expect(report.checks.find((c) => c.check === 'autovacuum')).toMatchObject(
+      on
+        ? { status: 'ok', message: 'on' }
+        : {
+            status: 'warn',
+            message: expect.stringMatching(/^PostgreSQL runs with autovacuum off: .*ANALYZE/),
+          },
+    );
+  });
+
+  it('baton serve says at start when autovacuum is off, and only then', async () => {
+    const server = await startBaton({ env: { BATON_DATABASE_URL: db } });
+    try {
+      const on = (await admin.query('SHOW autovacuum')).rows[0].autovacuum === 'on';
+      const warned = /^baton: warning: PostgreSQL runs with autovacuum off: /m.test(server.output());
+      expect(warned).toBe(!on);
+    } finally {
+      await server.stop();
+    }
   });
 
   it('an unreachable database fails with exit 1, the password masked', async () => {

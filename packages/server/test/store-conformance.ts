@@ -93,10 +93,15 @@ export function storeConformance(name: string, factory: ConformanceFactory): voi
       });
       // Inspecting applied nothing: still one behind.
       expect((await store.inspect()).migrationsPending).toBe(1);
-      if (store.dialect === 'sqlite') expect(behind.databaseTime).toBeNull();
-      else {
+      if (store.dialect === 'sqlite') {
+        expect(behind.databaseTime).toBeNull();
+        expect(behind.autovacuum).toBeNull();
+      } else {
         // Same machine, so the clocks agree to well within a minute.
         expect(Math.abs(behind.databaseTime! - Date.now())).toBeLessThan(60_000);
+        // Whatever this server is set to, as SHOW reports it.
+        const [shown] = await factory.rawSql('SHOW autovacuum');
+        expect(behind.autovacuum).toBe(shown!.autovacuum === 'on');
       }
     });
 

@@ -93,6 +93,7 @@ export async function checkDatabase(
   // The database read its clock somewhere inside the round trip: compare with its middle.
   const localTime = Math.round((before + Date.now()) / 2);
   const reachable = result('database', 'ok', `${dialect} reachable`);
+  const vacuum = checkAutovacuum(state.autovacuum);
   const migrations =
     state.migrationsPending === 0
       ? result('migrations', 'ok', `up to date (${state.migrationsApplied} applied)`)
@@ -102,11 +103,21 @@ export async function checkDatabase(
           `pending ${state.migrationsPending} (${state.migrationsApplied} applied): run baton migrate`,
         );
   return {
-    results: [reachable, migrations],
+    results: [reachable, migrations, vacuum],
     migrated: state.migrationsPending === 0,
     databaseTime: state.databaseTime,
     localTime,
   };
+}
+
+/** What `baton serve` and `baton doctor` say when PostgreSQL runs without autovacuum. */
+export const AUTOVACUUM_OFF =
+  "PostgreSQL runs with autovacuum off: Baton's tables never get statistics, so each connection keeps the query plans it made while they were small (a rotation can then cost PostgreSQL several times the CPU), and used tokens' dead rows are never reclaimed. Turn autovacuum on, or ANALYZE and VACUUM Baton's schema on a schedule (docs/postgres.md)";
+
+/** PostgreSQL's autovacuum (null: SQLite, which has none and needs none). */
+export function checkAutovacuum(autovacuum: boolean | null): CheckResult {
+  if (autovacuum === null) return result('autovacuum', 'ok', 'not applicable: SQLite');
+  return autovacuum ? result('autovacuum', 'ok', 'on') : result('autovacuum', 'warn', AUTOVACUUM_OFF);
 }
 
 /** This machine's clock against the database server's (PostgreSQL); SQLite shares this machine's. */

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { createServer } from '../http/app.js';
 import { flagsToEnv, loadServeConfig } from './config.js';
+import { AUTOVACUUM_OFF } from './doctor-checks.js';
 import { settingsHelp } from './settings.js';
 import { listenError, openConfiguredStore, redactUrl } from './startup.js';
 
@@ -35,6 +36,9 @@ export async function serve(args: readonly string[], env: NodeJS.ProcessEnv): Pr
     true,
     config.pgPoolSize === undefined ? {} : { pgPoolSize: config.pgPoolSize },
   );
+  // Said at every start, not only by `baton doctor`: the PostgreSQL figures depend on it.
+  const inspection = await store.inspect().catch(() => null);
+  if (inspection?.autovacuum === false) process.stderr.write(`baton: warning: ${AUTOVACUUM_OFF}\n`);
   const redis = config.redisUrl
     ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false })
     : undefined;

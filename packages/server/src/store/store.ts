@@ -280,6 +280,13 @@ export interface StoreInspection {
   migrationsPending: number;
   /** The database server's clock (ms since the epoch); null where it is this machine's own (SQLite). */
   databaseTime: number | null;
+  /**
+   * Whether the database server runs autovacuum (PostgreSQL's `autovacuum`
+   * setting); null where there is none (SQLite). Without it Baton's tables
+   * never get statistics, so each connection keeps the plans it made while
+   * they were small, and used tokens' dead rows are never reclaimed.
+   */
+  autovacuum: boolean | null;
 }
 
 /**

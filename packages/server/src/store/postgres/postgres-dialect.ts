@@ -228,6 +228,7 @@ export function createPostgresDialect({ pool, ownsPool, schema }: PostgresDialec
       text: 'SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now_ms',
       params: [],
     },
+    autovacuumQuery: { text: "SELECT current_setting('autovacuum') = 'on' AS on", params: [] },
     async ping() {
       // A pooled connection whose peer vanished (a failover, a dropped route)
       // can leave a query unanswered for minutes; readiness must say "not

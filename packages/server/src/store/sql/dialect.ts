@@ -119,6 +119,8 @@ export interface SqlDialect {
   readonly migrationsTableQuery: Statement;
   /** Answers `now_ms`, the database server's clock; null where the database has no clock of its own. */
   readonly clockQuery: Statement | null;
+  /** Answers `on`, whether the database server runs autovacuum; null where it has none. */
+  readonly autovacuumQuery: Statement | null;
   /** Throws when the database cannot be reached. */
   ping(): Promise<void>;
   /** Releases connections; calling it twice is harmless. */

@@ -86,10 +86,12 @@ export function createSqlStore(dialect: SqlDialect): Store {
           : new Set<number>();
         const migrationsApplied = known.filter((v) => recorded.has(v)).length;
         const clock = dialect.clockQuery === null ? null : (yield dialect.clockQuery).rows[0];
+        const vacuum = dialect.autovacuumQuery === null ? null : (yield dialect.autovacuumQuery).rows[0];
         return {
           migrationsApplied,
           migrationsPending: known.length - migrationsApplied,
           databaseTime: clock ? num(clock.now_ms) : null,
+          autovacuum: vacuum ? vacuum.on === true || vacuum.on === 1 : null,
         };
       }),
     close() {

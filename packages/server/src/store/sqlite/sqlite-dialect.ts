@@ -197,6 +197,7 @@ export function createSqliteDialect(options: SqliteDialectOptions): SqlDialect {
     },
     // The file is on this machine: its clock is ours.
     clockQuery: null,
+    autovacuumQuery: null,
     async ping() {
       db.prepare('SELECT 1').get();
     },
