@@ -13,7 +13,10 @@
 //   and store behind bare node:http, what the HTTP layer costs; see bench/baselines/baton-lean)
 //
 // Needs the built server (`npm run build`) and PostgreSQL at BENCH_POSTGRES_URL
-// (default postgres://postgres@127.0.0.1:5432/test) for the baton-postgres target.
+// (default postgres://postgres@127.0.0.1:5432/test) for the PostgreSQL targets. The
+// baton-postgres-before target is the server as it was before the speed work: the first run
+// builds it from this clone's git history into BENCH_BUILDS_DIR (default ~/.cache/baton-bench;
+// about two minutes, with npm ci), and later runs reuse that build.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +25,7 @@ import { checkBaton, checkScript, checkSeedAsWritten } from './lib/checks.mjs';
 import { measureLogins, measureMemory, measureRssOverTime, measureVerify } from './lib/extras.mjs';
 import { killAll, PINNING, profileServersInto, spawnNode, stop, waitForLine } from './lib/processes.mjs';
 import { machine, markdown, summarize, svgChart } from './lib/report.mjs';
-import { BATON_CLI, LOAD_CORE, SERVER_CORE, TARGETS } from './lib/targets.mjs';
+import { BATON_CLI, LOAD_CORE, POSTGRES_URL, SERVER_CORE, TARGETS } from './lib/targets.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const { values, positionals } = parseArgs({
@@ -131,6 +134,7 @@ async function runTarget(target, rep) {
         serverCore: PINNING ? SERVER_CORE : undefined,
         databaseCommand: target.databaseCommand,
         tokens: server.tokens,
+        analyze: server.analyze,
         tag: `r${rep}`,
       }),
     );
@@ -149,6 +153,31 @@ async function runTarget(target, rep) {
   }
 }
 
+/** The PostgreSQL server's version and the settings that shape its figures. */
+async function postgresSettings() {
+  const { default: pg } = await import('pg');
+  const db = new pg.Client({ connectionString: POSTGRES_URL });
+  await db.connect();
+  try {
+    const names = ['autovacuum', 'fsync', 'synchronous_commit', 'shared_buffers', 'jit'];
+    const { rows } = await db.query(
+      'SELECT name, setting, unit FROM pg_settings WHERE name = ANY($1) ORDER BY name',
+      [names],
+    );
+    const version = (await db.query('SHOW server_version')).rows[0].server_version;
+    const settings = rows
+      .map((r) =>
+        r.name === 'shared_buffers'
+          ? `${r.name} ${(Number(r.setting) * 8) / 1024} MiB`
+          : `${r.name} ${r.setting}`,
+      )
+      .join(', ');
+    return { version, settings };
+  } finally {
+    await db.end();
+  }
+}
+
 async function checks() {
   const out = {};
   const by = (key) => targets.find((t) => t.key === key);
@@ -161,7 +190,7 @@ async function checks() {
     log('check', name, JSON.stringify(out[name]));
   };
   for (const t of targets.filter((x) => x.baton))
-    await run(t.name, () => checkBaton(t.key === 'baton-postgres' ? 'postgres' : 'sqlite', t.protocol));
+    await run(t.name, () => checkBaton(t.db, t.protocol, t.cli));
   if (by('seed-fixed')) await run(by('seed-fixed').name, () => checkScript(by('seed-fixed'), {}));
   if (by('floor')) await run(by('floor').name, () => checkScript(by('floor'), { REUSE_GRACE_MS: '1000' }));
   if (by('oidc-provider')) await run(by('oidc-provider').name, () => checkScript(by('oidc-provider'), {}));
@@ -176,6 +205,8 @@ let checkResults = {};
 const extras = {};
 try {
   if (part === undefined || part === 'rotations') {
+    // Builds some targets need (an earlier commit's server), before anything is measured.
+    for (const target of targets) await target.prepare?.(log);
     for (let rep = 1; rep <= opts.reps; rep++) {
       for (const target of targets) {
         log(`rep ${rep}/${opts.reps}: ${target.name}`);
@@ -215,6 +246,8 @@ try {
 
 const chart = !quick && part === undefined && samples.length > 0;
 const info = machine(ROOT);
+if (targets.some((t) => t.db === 'postgres') && (part === undefined || part === 'rotations'))
+  info.postgres = await postgresSettings().catch(() => null);
 const summary = summarize(samples, targets, opts.levels);
 const md = markdown({
   info,

@@ -38,9 +38,9 @@ async function replayCheck(server, protocol, setupToken) {
   });
 }
 
-/** Baton with a 1 s grace window (the measured runs keep the default). */
-export function checkBaton(db, protocol) {
-  return startBaton({ db, env: { BATON_REUSE_GRACE: `${GRACE_MS}ms` } }).then((s) =>
+/** Baton with a 1 s grace window (the measured runs keep the default); `cli`: another build's. */
+export function checkBaton(db, protocol, cli) {
+  return startBaton({ db, cli, env: { BATON_REUSE_GRACE: `${GRACE_MS}ms` } }).then((s) =>
     replayCheck(s, protocol),
   );
 }

@@ -6,7 +6,10 @@
 // opened once during setup; then it chains refresh after refresh, always sending the refresh
 // token the previous response returned. Per level: a warm-up (not measured), then a fixed
 // window in which every request's latency, status and the server's CPU time are recorded.
+// With `analyze` ({ url, schema }: a PostgreSQL target) the schema's tables are ANALYZEd
+// between the warm-up and the window, as autovacuum would have by then (see analyzeSchema).
 import { performance } from 'node:perf_hooks';
+import pg from 'pg';
 import { Client } from 'undici';
 import { commandCpuSample, coreShares, coreTicks, cpuSinceMicros, treeCpuMicros } from './processes.mjs';
 import { protocols } from './protocols.mjs';
@@ -114,6 +117,25 @@ async function runLoops(tokens, c, ms, record) {
   };
 }
 
+/**
+ * ANALYZE every table of the target's schema. A fresh schema has no statistics, and a
+ * connection's cached generic plans are the ones it made while its tables were tiny (a
+ * batch's lookup then scans a session's whole token chain); on a server with autovacuum on,
+ * autoanalyze replaces them within a minute, and on this machine's PostgreSQL autovacuum may
+ * be off (RESULTS.md says which). ANALYZE invalidates the cached plans, so the window runs on
+ * plans made with statistics, as a running deployment does.
+ */
+async function analyzeSchema({ url, schema }) {
+  const db = new pg.Client({ connectionString: url });
+  await db.connect();
+  try {
+    const { rows } = await db.query('SELECT tablename FROM pg_tables WHERE schemaname = $1', [schema]);
+    for (const { tablename } of rows) await db.query(`ANALYZE "${schema}"."${tablename}"`);
+  } finally {
+    await db.end();
+  }
+}
+
 function percentile(sorted, q) {
   if (sorted.length === 0) return null;
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
@@ -123,6 +145,7 @@ try {
   const tokens = await setup();
   for (const c of job.levels) {
     await runLoops(tokens, c, job.warmupMs, false);
+    if (job.analyze) await analyzeSchema(job.analyze);
     const r = await runLoops(tokens, c, job.durationMs, true);
     const sorted = r.latencies.sort();
     const done = r.ok + r.errors;

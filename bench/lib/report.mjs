@@ -160,6 +160,11 @@ export function markdown({
     `- git commit ${info.commit}`,
     `- load average at the end of the run (1/5/15 min): ${info.loadavg.map((x) => x.toFixed(2)).join(' / ')}${opts.loadSamples?.length ? `; 1-min load average sampled at the start of every target run: min ${Math.min(...opts.loadSamples).toFixed(2)}, median ${median(opts.loadSamples).toFixed(2)}, max ${Math.max(...opts.loadSamples).toFixed(2)} (a 1-minute average, so it includes up to about 2 from this benchmark's own previous target)` : ''}`,
     `- servers pinned to core 0, the load generator to core 1${info.nproc >= 2 ? '' : ' (not pinned: fewer than 2 cores)'}; PostgreSQL is not pinned and shares both cores`,
+    ...(info.postgres
+      ? [
+          `- PostgreSQL ${info.postgres.version}: ${info.postgres.settings}; the schema of a PostgreSQL target is ANALYZEd after every warm-up (with autovacuum off nothing else would give its tables statistics, and the connections would keep the plans they made while the tables were tiny)`,
+        ]
+      : []),
     ...(opts.note ? [`- ${opts.note}`] : []),
     '',
     '## Method',
@@ -193,20 +198,16 @@ export function markdown({
     }
     push('');
   }
-  const base = targets.find((t) => t.key === 'baton-sqlite');
-  if (base) {
-    push(
-      '## Ratios',
-      '',
-      `Baton (\`${base.name}\`) ÷ each peer, per concurrency: rotations/s (> 1: Baton rotates more per second) and, in brackets, server CPU per request (< 1: Baton spends less CPU per request).`,
-      '',
-    );
+  // Baton on SQLite against every other target; Baton on PostgreSQL against itself before the
+  // speed work and against the in-memory oidc-provider (its two goals).
+  const ratioTable = (base, peers, intro) => {
+    if (!base || peers.length === 0) return;
+    push(intro, '');
     push(
       `| peer | ${levels.map((c) => `c=${c}`).join(' | ')} |`,
       `|---|${levels.map(() => '---:').join('|')}|`,
     );
-    for (const t of targets) {
-      if (t === base) continue;
+    for (const t of peers) {
       const cells = levels.map((c) => {
         const a = summary[base.key]?.[c];
         const b = summary[t.key]?.[c];
@@ -218,7 +219,20 @@ export function markdown({
       push(`| ${t.name} | ${cells.join(' | ')} |`);
     }
     push('');
-  }
+  };
+  const sqlite = targets.find((t) => t.key === 'baton-sqlite');
+  const postgres = targets.find((t) => t.key === 'baton-postgres');
+  if (sqlite || postgres) push('## Ratios', '');
+  ratioTable(
+    sqlite,
+    targets.filter((t) => t !== sqlite),
+    `Baton (\`${sqlite?.name}\`) ÷ each peer, per concurrency: rotations/s (> 1: Baton rotates more per second) and, in brackets, server CPU per request (< 1: Baton spends less CPU per request).`,
+  );
+  ratioTable(
+    postgres,
+    targets.filter((t) => t.key === 'baton-postgres-before' || t.key === 'oidc-provider'),
+    `Baton on PostgreSQL (\`${postgres?.name}\`) ÷ the same route before the speed work, and ÷ node-oidc-provider (in memory); the same two figures. Baton's CPU here is its own process only, without PostgreSQL's (see the DB server column above).`,
+  );
   if (chart) push('![rotations/s vs concurrency](results/rotations.svg)', '');
   if (checks && Object.keys(checks).length > 0) {
     push(

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { buildAt, cliAt } from './build-at.mjs';
 import { freePort, spawnNode, stop, waitForLine, waitReady } from './processes.mjs';
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
@@ -34,14 +35,24 @@ async function dropSchema(schema) {
   }
 }
 
-/** Starts `baton serve` from the built CLI. `db` is 'sqlite' or 'postgres'. */
-export async function startBaton({ db, env = {} }) {
+/**
+ * The commit the speed work started from: the server as it was measured when that work was
+ * asked for (PostgreSQL then did one rotation in six round trips). The `-before` targets run
+ * it in the same run as today's server, so "N × as fast as before" is a ratio of one run.
+ */
+export const BEFORE_SPEED_WORK = '7c08f4479bb0b3b5756f2302814b3d801998f47d';
+
+/**
+ * Starts `baton serve` from the built CLI (`cli`: another build's, e.g. {@link cliAt}).
+ * `db` is 'sqlite' or 'postgres'.
+ */
+export async function startBaton({ db, env = {}, cli = BATON_CLI }) {
   const port = await freePort();
   const dir = tempDir();
   const schema = `bench_${randomBytes(6).toString('hex')}`;
   const databaseUrl =
     db === 'postgres' ? `${POSTGRES_URL}?schema=${schema}` : `sqlite:${join(dir, 'baton.db')}`;
-  const proc = spawnNode([BATON_CLI, 'serve'], {
+  const proc = spawnNode([cli, 'serve'], {
     core: SERVER_CORE,
     env: {
       BATON_PORT: String(port),
@@ -66,7 +77,9 @@ export async function startBaton({ db, env = {} }) {
     await cleanup();
     throw err;
   }
-  return { url, pid: proc.pid, proc, dir, databaseUrl, stop: cleanup };
+  // For PostgreSQL, what the load generator needs to ANALYZE the schema after each warm-up.
+  const analyze = db === 'postgres' ? { url: POSTGRES_URL, schema } : undefined;
+  return { url, pid: proc.pid, proc, dir, databaseUrl, analyze, stop: cleanup };
 }
 
 /** Starts a baseline script that prints `listening <port>` when ready. */
@@ -104,6 +117,7 @@ export const TARGETS = [
     name: 'baton-sqlite /auth/refresh',
     key: 'baton-sqlite',
     baton: true,
+    db: 'sqlite',
     protocol: 'baton-auth',
     start: () => startBaton({ db: 'sqlite' }),
   },
@@ -111,6 +125,7 @@ export const TARGETS = [
     name: 'baton-sqlite /oauth/token',
     key: 'baton-sqlite-oauth',
     baton: true,
+    db: 'sqlite',
     protocol: 'baton-oauth',
     start: () => startBaton({ db: 'sqlite' }),
   },
@@ -118,6 +133,7 @@ export const TARGETS = [
     name: 'baton-sqlite seed route',
     key: 'baton-sqlite-seed-route',
     baton: true,
+    db: 'sqlite',
     protocol: 'baton-seed',
     start: () => startBaton({ db: 'sqlite' }),
   },
@@ -125,10 +141,23 @@ export const TARGETS = [
     name: 'baton-postgres /auth/refresh',
     key: 'baton-postgres',
     baton: true,
+    db: 'postgres',
     protocol: 'baton-auth',
     // The database server's own CPU is reported beside Baton's.
     databaseCommand: 'postgres',
     start: () => startBaton({ db: 'postgres' }),
+  },
+  {
+    name: 'baton-postgres /auth/refresh at 7c08f44, before the speed work',
+    key: 'baton-postgres-before',
+    baton: true,
+    db: 'postgres',
+    protocol: 'baton-auth',
+    databaseCommand: 'postgres',
+    // Built once outside the repository before the first repetition (a few minutes the first time).
+    cli: cliAt(BEFORE_SPEED_WORK),
+    prepare: (log) => buildAt(BEFORE_SPEED_WORK, log),
+    start: () => startBaton({ db: 'postgres', cli: cliAt(BEFORE_SPEED_WORK) }),
   },
   {
     name: 'seed as written',
