@@ -25,7 +25,7 @@ import { checkBaton, checkScript, checkSeedAsWritten } from './lib/checks.mjs';
 import { measureLogins, measureMemory, measureRssOverTime, measureVerify } from './lib/extras.mjs';
 import { killAll, PINNING, profileServersInto, spawnNode, stop, waitForLine } from './lib/processes.mjs';
 import { machine, markdown, summarize, svgChart } from './lib/report.mjs';
-import { BATON_CLI, LOAD_CORE, POSTGRES_URL, SERVER_CORE, TARGETS } from './lib/targets.mjs';
+import { BATON_CLI, LOAD_CORE, SERVER_CORE, TARGETS, withPostgres } from './lib/targets.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const { values, positionals } = parseArgs({
@@ -154,14 +154,12 @@ async function runTarget(target, rep) {
 }
 
 /** The PostgreSQL server's version and the settings that shape its figures. */
-async function postgresSettings() {
-  const { default: pg } = await import('pg');
-  const db = new pg.Client({ connectionString: POSTGRES_URL });
-  await db.connect();
-  try {
+function postgresSettings() {
+  return withPostgres(async (db) => {
     const names = ['autovacuum', 'fsync', 'synchronous_commit', 'shared_buffers', 'jit'];
+    // shared_buffers comes in pages of 8 kB.
     const { rows } = await db.query(
-      'SELECT name, setting, unit FROM pg_settings WHERE name = ANY($1) ORDER BY name',
+      'SELECT name, setting FROM pg_settings WHERE name = ANY($1) ORDER BY name',
       [names],
     );
     const version = (await db.query('SHOW server_version')).rows[0].server_version;
@@ -173,9 +171,7 @@ async function postgresSettings() {
       )
       .join(', ');
     return { version, settings };
-  } finally {
-    await db.end();
-  }
+  });
 }
 
 async function checks() {

@@ -9,10 +9,10 @@
 // With `analyze` ({ url, schema }: a PostgreSQL target) the schema's tables are ANALYZEd
 // between the warm-up and the window, as autovacuum would have by then (see analyzeSchema).
 import { performance } from 'node:perf_hooks';
-import pg from 'pg';
 import { Client } from 'undici';
 import { commandCpuSample, coreShares, coreTicks, cpuSinceMicros, treeCpuMicros } from './processes.mjs';
 import { protocols } from './protocols.mjs';
+import { withPostgres } from './targets.mjs';
 
 const MAX_REQUESTS_PER_LOOP = 5_000_000;
 const job = JSON.parse(
@@ -125,15 +125,11 @@ async function runLoops(tokens, c, ms, record) {
  * be off (RESULTS.md says which). ANALYZE invalidates the cached plans, so the window runs on
  * plans made with statistics, as a running deployment does.
  */
-async function analyzeSchema({ url, schema }) {
-  const db = new pg.Client({ connectionString: url });
-  await db.connect();
-  try {
+function analyzeSchema({ url, schema }) {
+  return withPostgres(async (db) => {
     const { rows } = await db.query('SELECT tablename FROM pg_tables WHERE schemaname = $1', [schema]);
     for (const { tablename } of rows) await db.query(`ANALYZE "${schema}"."${tablename}"`);
-  } finally {
-    await db.end();
-  }
+  }, url);
 }
 
 function percentile(sorted, q) {

@@ -25,14 +25,19 @@ function tempDir() {
   return mkdtempSync(join(tmpdir(), 'baton-bench-'));
 }
 
-async function dropSchema(schema) {
-  const client = new pg.Client({ connectionString: POSTGRES_URL });
+/** Runs `fn` with one client connected to `url` (default: the bench's database), then closes it. */
+export async function withPostgres(fn, url = POSTGRES_URL) {
+  const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    return await fn(client);
   } finally {
     await client.end();
   }
+}
+
+function dropSchema(schema) {
+  return withPostgres((db) => db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`));
 }
 
 /**
