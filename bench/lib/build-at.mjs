@@ -20,7 +20,7 @@ export function cliAt(commit) {
  * Builds the server of `commit` unless it is built already: `git archive` of that commit
  * into a fresh directory, `npm ci` (its own lockfile; the `prepare` script builds), then
  * the directory is renamed into place, so a build that failed half-way is never used.
- * Takes a few minutes the first time; `log` says so.
+ * Takes about 90 s the first time on this machine; `log` says so.
  */
 export function buildAt(commit, log = () => {}) {
   const cli = cliAt(commit);
@@ -36,7 +36,7 @@ export function buildAt(commit, log = () => {}) {
   const tmp = `${dir}.partial-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
-  log(`building the server at ${commit.slice(0, 7)} into ${dir} (once; a few minutes)`);
+  log(`building the server at ${commit.slice(0, 7)} into ${dir} (once; npm ci and a build)`);
   try {
     const tar = execFileSync('git', ['-C', ROOT, 'archive', '--format=tar', commit], {
       maxBuffer: 1 << 30,

@@ -91,7 +91,7 @@ export function createSqlStore(dialect: SqlDialect): Store {
           migrationsApplied,
           migrationsPending: known.length - migrationsApplied,
           databaseTime: clock ? num(clock.now_ms) : null,
-          autovacuum: vacuum ? vacuum.on === true || vacuum.on === 1 : null,
+          autovacuum: vacuum ? vacuum.on === true : null,
         };
       }),
     close() {
