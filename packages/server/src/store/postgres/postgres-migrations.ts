@@ -154,4 +154,17 @@ export const postgresMigrations: readonly Migration[] = [
       ALTER TABLE refresh_tokens SET (fillfactor = 90);
     `,
   },
+  {
+    version: 6,
+    name: 'live sessions by user',
+    // As in SQLite (migration 6 there): the session cap at login, and listing
+    // and revoking a user's sessions, read only the live ones, instead of
+    // every session the user had until pruning. A rotation changes neither
+    // user_id nor revoked_at (the predicate's column), so its session update
+    // stays heap-only. IF NOT EXISTS: on a large table an operator may build
+    // the index CONCURRENTLY beforehand (docs/postgres.md).
+    up: `
+      CREATE INDEX IF NOT EXISTS sessions_user_live ON sessions (user_id) WHERE revoked_at IS NULL;
+    `,
+  },
 ];

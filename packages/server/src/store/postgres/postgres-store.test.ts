@@ -3,7 +3,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { serviceAvailable } from '../../../../../test/e2e/support/services.js';
 import { type ConformanceFactory, storeConformance } from '../../../test/store-conformance.js';
-import { clientRecord, openSessions } from '../../../test/store-fixtures.js';
+import { clientRecord, openSessions, STORE_T0 } from '../../../test/store-fixtures.js';
 import { storeLifecycle } from '../../../test/store-lifecycle.js';
 import { storeTurns } from '../../../test/store-turns.js';
 import { openStore } from '../open-store.js';
@@ -117,6 +117,74 @@ describe.runIf(available)('PostgreSQL store', () => {
           { relname: 'sessions', reloptions: ['fillfactor=80'] },
         ]);
       }, opened);
+    });
+
+    it('the session cap, the listing and revoking a user’s sessions read the live-sessions index, not every session the user had', async () => {
+      // The statements are the store's own, with their values, recorded as it sends them.
+      const sent: { text: string; values: unknown[] }[] = [];
+      const query = pg.Client.prototype.query;
+      const spy = vi.spyOn(pg.Client.prototype, 'query').mockImplementation(function (
+        this: pg.Client,
+        ...args: unknown[]
+      ) {
+        const [first, second] = args as [
+          string | { text: string; values?: unknown[] },
+          unknown[] | undefined,
+        ];
+        const text = typeof first === 'string' ? first : first.text;
+        const values = typeof first === 'string' ? (second ?? []) : (first.values ?? []);
+        if (/(FROM|UPDATE)\s+\S*sessions"?\s[^;]*WHERE\s+user_id\s*=/.test(text)) sent.push({ text, values });
+        return (query as (...a: unknown[]) => unknown).apply(this, args);
+      } as typeof query);
+      const opened: Store[] = [];
+      try {
+        await withSchema(async (name) => {
+          const store = createPostgresStore({ connectionString: DB_URL, schema: name });
+          opened.push(store);
+          await store.migrate();
+          await store.createClient(clientRecord('app'));
+          await openSessions(store, 1);
+          const session = (id: string) => ({
+            session: {
+              id,
+              userId: 'usr_0',
+              clientId: 'app',
+              scope: null,
+              createdAt: STORE_T0 + 1,
+              lastUsedAt: STORE_T0 + 1,
+              idleExpiresAt: STORE_T0 + 1000,
+              expiresAt: STORE_T0 + 50_000,
+              userAgent: null,
+              ip: null,
+            },
+            firstToken: { id: `tok_${id}`, secretHash: `hash_${id}` },
+          });
+          // Two over the cap of one: the count runs, and so does the eviction.
+          await store.createSession({ ...session('ses_a'), sessionLimit: { max: 1 } });
+          await store.createSession({ ...session('ses_b'), sessionLimit: { max: 1 } });
+          expect((await store.listActiveSessions('usr_0', STORE_T0 + 2)).map((s) => s.id)).toEqual(['ses_b']);
+          await store.revokeUserSessions({ userId: 'usr_0', reason: 'logout_all', now: STORE_T0 + 3 });
+          spy.mockRestore();
+          const statements = [...new Map(sent.map((s) => [s.text, s])).values()];
+          expect(statements.length).toBeGreaterThanOrEqual(4); // count, eviction, listing, revocation
+          // A table this small is read whole whatever its indexes; which index is the question.
+          const c = await admin.connect();
+          try {
+            await c.query('SET enable_seqscan = off');
+            for (const { text, values } of statements) {
+              const plan = (await c.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${text}`, values)).rows
+                .map((r) => r['QUERY PLAN'])
+                .join('\n');
+              expect({ text, plan }).toEqual({ text, plan: expect.stringContaining('sessions_user_live') });
+              expect(plan).not.toContain('sessions_user_id');
+            }
+          } finally {
+            c.release();
+          }
+        }, opened);
+      } finally {
+        spy.mockRestore();
+      }
     });
 
     it('ping rejects when the database cannot be reached', async () => {

@@ -136,4 +136,18 @@ export const sqliteMigrations: readonly Migration[] = [
       CREATE INDEX refresh_tokens_created_at ON refresh_tokens (created_at);
     `,
   },
+  {
+    version: 6,
+    name: 'live sessions by user',
+    // A login counts the user's live sessions against the cap and revokes the
+    // oldest beyond it; listing and revoking a user's sessions read the same
+    // set. Through sessions_user_id those statements visit every session the
+    // user ever had until pruning removes it, revoked ones included, so a
+    // login got slower with every login before it. Indexed only while not
+    // revoked, they visit at most the cap's worth. A rotation changes neither
+    // user_id nor revoked_at, so it writes nothing to this index.
+    up: `
+      CREATE INDEX sessions_user_live ON sessions (user_id) WHERE revoked_at IS NULL;
+    `,
+  },
 ];

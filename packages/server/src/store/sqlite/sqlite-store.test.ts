@@ -2,7 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type ConformanceFactory, storeConformance } from '../../../test/store-conformance.js';
+import { clientRecord, openSessions, STORE_T0 } from '../../../test/store-fixtures.js';
 import { storeLifecycle } from '../../../test/store-lifecycle.js';
 import { storeTurns } from '../../../test/store-turns.js';
 import { createSqliteStore, type SqliteStoreOptions } from './sqlite-store.js';
@@ -47,3 +49,67 @@ const threaded = factoryWith({ checkpointThreadAfter: 0 });
 storeConformance('SQLite (file, WAL, checkpoint thread)', threaded);
 storeLifecycle('SQLite (file, WAL, checkpoint thread)', threaded);
 storeTurns('SQLite (file, WAL, checkpoint thread)', threaded);
+
+describe('SQLite adapter: a user’s live sessions', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('the session cap, the listing and revoking a user’s sessions read the live-sessions index, not every session the user had', async () => {
+    // The statements are the store's own, recorded as it prepares them, so a
+    // change to a statement or to the indexes is judged here as it runs.
+    const prepared: string[] = [];
+    const prepare = Database.prototype.prepare;
+    vi.spyOn(Database.prototype, 'prepare').mockImplementation(function (
+      this: Database.Database,
+      text: string,
+    ) {
+      prepared.push(text);
+      return prepare.call(this, text);
+    });
+    const store = await factory.open();
+    try {
+      await store.createClient(clientRecord('app'));
+      await openSessions(store, 1);
+      const session = (id: string) => ({
+        session: {
+          id,
+          userId: 'usr_0',
+          clientId: 'app',
+          scope: null,
+          createdAt: STORE_T0 + 1,
+          lastUsedAt: STORE_T0 + 1,
+          idleExpiresAt: STORE_T0 + 1000,
+          expiresAt: STORE_T0 + 50_000,
+          userAgent: null,
+          ip: null,
+        },
+        firstToken: { id: `tok_${id}`, secretHash: `hash_${id}` },
+      });
+      // Two over the cap of one: the count runs, and so does the eviction.
+      await store.createSession({ ...session('ses_a'), sessionLimit: { max: 1 } });
+      await store.createSession({ ...session('ses_b'), sessionLimit: { max: 1 } });
+      expect((await store.listActiveSessions('usr_0', STORE_T0 + 2)).map((s) => s.id)).toEqual(['ses_b']);
+      await store.revokeUserSessions({ userId: 'usr_0', reason: 'logout_all', now: STORE_T0 + 3 });
+
+      const byUser = [...new Set(prepared)].filter((text) =>
+        /(FROM|UPDATE)\s+"?sessions"?\s[^;]*WHERE\s+user_id\s*=/.test(text),
+      );
+      expect(byUser.length).toBeGreaterThanOrEqual(4); // count, eviction, listing, revocation
+      const raw = new Database(join(dir!, 'baton.db'), { readonly: true });
+      try {
+        for (const text of byUser) {
+          const params = (text.match(/\?/g) ?? []).map(() => 1);
+          const plan = (raw.prepare(`EXPLAIN QUERY PLAN ${text}`).all(...params) as { detail: string }[])
+            .map((r) => r.detail)
+            .join(' | ');
+          expect({ text, plan }).toEqual({ text, plan: expect.stringContaining('INDEX sessions_user_live') });
+          expect(plan).not.toContain('sessions_user_id');
+        }
+      } finally {
+        raw.close();
+      }
+    } finally {
+      await store.close();
+      await factory.cleanup?.();
+    }
+  });
+});
