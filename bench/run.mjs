@@ -218,7 +218,11 @@ try {
   }
   if (part === undefined || part === 'logins') {
     log('logins');
-    extras.logins = await measureLogins({ seconds: opts.extrasSeconds });
+    extras.logins = await measureLogins({
+      seconds: opts.extrasSeconds,
+      reps: opts.reps,
+      warmupSeconds: opts.extrasSeconds,
+    });
     log(JSON.stringify(extras.logins));
   }
   if (part === undefined || part === 'verify') {

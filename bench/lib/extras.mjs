@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { rssBytes, spawnNode, stop, waitForLine } from './processes.mjs';
+import { median } from './report.mjs';
 import { LOAD_CORE, SERVER_CORE, startBaton } from './targets.mjs';
 
 /** Runs a one-line-JSON helper script pinned to a core and returns its result. */
@@ -18,22 +19,55 @@ async function helper(script, args, core) {
  * Logins/s against Baton (2 in flight), and Argon2id verifications/s on the server's core.
  * The clients run in a process pinned to the load core (bench/lib/login-load.mjs), like every
  * other load of this bench: in this process they were free to run on the server's core.
+ *
+ * One server, warmed up first (the accounts registered, the login path run for `warmupSeconds`
+ * so the first compilations are not measured), then `reps` pairs of windows: logins, and the
+ * hash alone on the same core with the server frozen (SIGSTOP, so its timers take nothing from
+ * the hash). The two windows of a pair sit side by side, in alternating order, and each pair
+ * gives its own ratio: this machine's speed drifts by a third within minutes, which a ratio of
+ * windows minutes apart would take for the server's cost. The medians are reported, and every pair.
  */
-export async function measureLogins({ seconds }) {
+export async function measureLogins({ seconds, reps, warmupSeconds }) {
   const server = await startBaton({ db: 'sqlite' });
-  let load;
+  const loginWindow = (s) => helper('./login-load.mjs', [server.url, s, server.pid, SERVER_CORE], LOAD_CORE);
+  const argonWindow = async () => {
+    process.kill(server.pid, 'SIGSTOP');
+    try {
+      return await helper('./argon2-rate.mjs', [seconds], SERVER_CORE);
+    } finally {
+      process.kill(server.pid, 'SIGCONT');
+    }
+  };
+  const pairs = [];
   try {
-    load = await helper('./login-load.mjs', [server.url, seconds, server.pid, SERVER_CORE], LOAD_CORE);
+    await loginWindow(warmupSeconds);
+    for (let rep = 0; rep < reps; rep++) {
+      const argonFirst = rep % 2 === 1;
+      const argon = argonFirst ? await argonWindow() : undefined;
+      const load = await loginWindow(seconds);
+      const verifies = argon ?? (await argonWindow());
+      pairs.push({
+        ...load,
+        argon2VerifiesPerS: verifies.verifiesPerS,
+        ratio: load.loginsPerS / verifies.verifiesPerS,
+      });
+    }
   } finally {
     await server.stop();
   }
-  // On the core the server had, with the server gone.
-  const argon = await helper('./argon2-rate.mjs', [seconds], SERVER_CORE);
+  const mid = (key) => median(pairs.map((p) => p[key]));
   return {
-    ...load,
-    argon2VerifiesPerS: argon.verifiesPerS,
-    argon2MsPerVerify: 1000 / argon.verifiesPerS,
-    ratio: load.loginsPerS / argon.verifiesPerS,
+    loginsPerS: mid('loginsPerS'),
+    errors: pairs.reduce((n, p) => n + p.errors, 0),
+    mainThreadMsPerLogin: mid('mainThreadMsPerLogin'),
+    otherThreadsMsPerLogin: mid('otherThreadsMsPerLogin'),
+    serverCoreIdleShare: mid('serverCoreIdleShare'),
+    argon2VerifiesPerS: mid('argon2VerifiesPerS'),
+    argon2MsPerVerify: 1000 / mid('argon2VerifiesPerS'),
+    ratio: mid('ratio'),
+    warmupSeconds,
+    seconds,
+    pairs,
   };
 }
 

@@ -280,12 +280,14 @@ export function markdown({
     push(
       '## Logins',
       '',
+      `One server on one core, ${l.warmupSeconds} s of logins first (not measured), then ${l.pairs.length} pair(s) of ${l.seconds}-s windows side by side, in alternating order: Baton's logins, and Argon2id alone on the same core with the server frozen (SIGSTOP). Each pair gives its own ratio; the figures are medians.`,
+      '',
       `- Baton \`/auth/login\` (SQLite, 2 in flight, server on one core): **${fmt(l.loginsPerS, 1)} logins/s** (${l.errors} errors);`,
       `- what the cost allows: Argon2id verify at m=19456, t=2, p=1 on that core, one at a time, with @node-rs/argon2: **${fmt(l.argon2VerifiesPerS, 1)}/s**;`,
-      `- ratio logins/s ÷ Argon2 verifies/s: **${fmt(l.ratio, 2)}** (1.00 would mean a login costs nothing but its password hash).`,
+      `- ratio logins/s ÷ Argon2 verifies/s: **${fmt(l.ratio, 2)}** (1.00 would mean a login costs nothing but its password hash); pair by pair: ${l.pairs.map((p) => `${fmt(p.loginsPerS, 1)} ÷ ${fmt(p.argon2VerifiesPerS, 1)} = ${fmt(p.ratio, 2)}`).join('; ')}.`,
       ...(l.mainThreadMsPerLogin != null
         ? [
-            `- the server's CPU per login: **${fmt(l.otherThreadsMsPerLogin, 2)} ms** on its other threads (Argon2 on libuv's pool, V8's helpers; one verify alone took ${fmt(l.argon2MsPerVerify, 2)} ms) and **${fmt(l.mainThreadMsPerLogin, 2)} ms** on its main thread (HTTP, the session's transactions, the token); its core sat idle ${fmt(100 * l.serverCoreIdleShare, 1)} % of the time.`,
+            `- the server's CPU per login: **${fmt(l.otherThreadsMsPerLogin, 2)} ms** on its other threads (Argon2 on libuv's pool, V8's helpers, the checkpoint thread; one verify alone took ${fmt(l.argon2MsPerVerify, 2)} ms) and **${fmt(l.mainThreadMsPerLogin, 2)} ms** on its main thread (HTTP, the session's transactions, the token); its core sat idle ${fmt(100 * l.serverCoreIdleShare, 1)} % of the time.`,
           ]
         : []),
       '',
