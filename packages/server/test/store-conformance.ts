@@ -74,6 +74,30 @@ export function storeConformance(name: string, factory: ConformanceFactory): voi
       return { user, session };
     }
 
+    /** Another session of `usr_<suffix>` (which must exist) opened at `at`, recording `device` as a login does. */
+    function loginOn(suffix: string, sessionId: string, device: NewSession['device'], at = T0, extra = {}) {
+      return store.createSession({
+        session: {
+          id: sessionId,
+          userId: `usr_${suffix}`,
+          clientId: 'app',
+          scope: null,
+          createdAt: at,
+          lastUsedAt: at,
+          idleExpiresAt: at + 1000,
+          expiresAt: at + 5000,
+          userAgent: 'test',
+          ip: '127.0.0.1',
+        },
+        firstToken: { id: `tok_${sessionId}`, secretHash: 'hash0' },
+        device,
+        ...extra,
+      });
+    }
+    const newDevice = (id: string, secretHash = 'dh', at = T0) => ({
+      add: { id, secretHash, createdAt: at, lastUsedAt: at },
+    });
+
     it('migrate is idempotent', async () => {
       expect(await store.migrate()).toBe(0);
     });
@@ -414,17 +438,20 @@ export function storeConformance(name: string, factory: ConformanceFactory): voi
       expect(e).toMatchObject({ type: 'refresh_token_reuse', at: T0, sessionId: 'ses_a', detail: { n: 1 } });
     });
 
-    it('remembers trusted devices with their user email, and touches them', async () => {
+    it('remembers trusted devices with their user email, and touches them, in the login’s own transaction', async () => {
       const { user } = await userWithSession('a');
       await userWithSession('b');
       const device = { id: 'dev_1', userId: user.id, secretHash: 'dh', createdAt: T0, lastUsedAt: T0 };
-      await store.addTrustedDevice(device);
-      await store.addTrustedDevice({ ...device, id: 'dev_2', userId: 'usr_b', secretHash: 'dh2' });
+      expect((await loginOn('a', 'ses_a2', newDevice('dev_1'))).created).toBe(true);
+      expect((await loginOn('b', 'ses_b2', newDevice('dev_2', 'dh2'))).created).toBe(true);
       expect(await store.findTrustedDevice('dev_1')).toEqual({ device, email: 'a@example.com' });
       expect((await store.findTrustedDevice('dev_2'))?.email).toBe('b@example.com');
       expect(await store.findTrustedDevice('missing')).toBeNull();
-      expect(await store.touchTrustedDevice({ id: 'dev_1', now: T0 + 42 })).toBe(true);
-      expect(await store.touchTrustedDevice({ id: 'missing', now: T0 + 42 })).toBe(false);
+      expect((await loginOn('a', 'ses_a3', { touch: 'dev_1' }, T0 + 42)).created).toBe(true);
+      // A device gone meanwhile (pruned): the login still opens its session, and no device appears.
+      expect((await loginOn('a', 'ses_a4', { touch: 'missing' }, T0 + 43)).created).toBe(true);
+      expect(await store.findSession('ses_a4')).not.toBeNull();
+      expect(await store.findTrustedDevice('missing')).toBeNull();
       expect(await store.findTrustedDevice('dev_1')).toEqual({
         device: { ...device, lastUsedAt: T0 + 42 },
         email: 'a@example.com',
@@ -433,27 +460,25 @@ export function storeConformance(name: string, factory: ConformanceFactory): voi
       expect((await store.findTrustedDevice('dev_2'))?.device.lastUsedAt).toBe(T0);
     });
 
-    it('refuses a second device with the same id and a device of an unknown user', async () => {
-      const { user } = await userWithSession('a');
-      const device = { id: 'dev_1', userId: user.id, secretHash: 'dh', createdAt: T0, lastUsedAt: T0 };
-      await store.addTrustedDevice(device);
-      await expect(store.addTrustedDevice({ ...device, secretHash: 'other' })).rejects.toThrow();
-      await expect(
-        store.addTrustedDevice({ ...device, id: 'dev_2', userId: 'usr_nobody' }),
-      ).rejects.toThrow();
+    it('a device whose id is taken fails the whole login; a login the account no longer allows writes no device', async () => {
+      await userWithSession('a');
+      await loginOn('a', 'ses_1', newDevice('dev_1'));
+      await expect(loginOn('a', 'ses_2', newDevice('dev_1', 'other'))).rejects.toThrow();
+      expect(await store.findSession('ses_2')).toBeNull();
+      expect(await store.findRefreshToken('tok_ses_2')).toBeNull();
       expect((await store.findTrustedDevice('dev_1'))?.device.secretHash).toBe('dh');
+      // The password changed while the login was in Argon2, or the account is unknown: no session, no device.
+      const stale = await loginOn('a', 'ses_3', newDevice('dev_2'), T0, { verifiedPasswordHash: 'stale' });
+      expect(stale).toEqual({ created: false, evicted: [] });
+      expect(await loginOn('nobody', 'ses_4', newDevice('dev_3'))).toEqual({ created: false, evicted: [] });
       expect(await store.findTrustedDevice('dev_2')).toBeNull();
+      expect(await store.findTrustedDevice('dev_3')).toBeNull();
+      expect(await store.findSession('ses_3')).toBeNull();
     });
 
     it('keeps trusted devices across a password change and disabling', async () => {
       const { user } = await userWithSession('a');
-      await store.addTrustedDevice({
-        id: 'dev_1',
-        userId: user.id,
-        secretHash: 'dh',
-        createdAt: T0,
-        lastUsedAt: T0,
-      });
+      await loginOn('a', 'ses_1', newDevice('dev_1'));
       await store.changePassword({ userId: user.id, passwordHash: 'new', now: T0 + 1, keepSessionId: null });
       await store.setUserDisabled({ userId: user.id, disabled: true, now: T0 + 2 });
       expect((await store.findTrustedDevice('dev_1'))?.device.userId).toBe(user.id);
@@ -533,13 +558,7 @@ export function storeConformance(name: string, factory: ConformanceFactory): voi
 
     it('deleting a user deletes its trusted devices, sessions and tokens (ON DELETE CASCADE)', async () => {
       await userWithSession('a');
-      await store.addTrustedDevice({
-        id: 'dev_1',
-        userId: 'usr_a',
-        secretHash: 'dh',
-        createdAt: T0,
-        lastUsedAt: T0,
-      });
+      await loginOn('a', 'ses_1', newDevice('dev_1'));
       // There is no store method to delete a user yet: do it as an operator would, with SQL.
       await factory.rawSql("DELETE FROM users WHERE id = 'usr_a'");
       expect(await factory.rawSql('SELECT CAST(COUNT(*) AS INTEGER) AS n FROM trusted_devices')).toEqual([
@@ -548,6 +567,7 @@ export function storeConformance(name: string, factory: ConformanceFactory): voi
       expect(await store.findTrustedDevice('dev_1')).toBeNull();
       expect(await store.findSession('ses_a')).toBeNull();
       expect(await store.findRefreshToken('tok_a')).toBeNull();
+      expect(await store.findSession('ses_1')).toBeNull();
     });
 
     it('deleting a client leaves its sessions on record, revoked, and spares other clients', async () => {

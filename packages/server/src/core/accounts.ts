@@ -171,6 +171,8 @@ export function createAccounts(
       ...(proof && client.type === 'public' ? { dpopJkt: proof.jkt } : {}),
     };
     const rt = newRefreshToken();
+    // This success is the proof the device token records, written with the session.
+    const deviceProof = devices.proofOfLogin(user.id, device, t);
     // Conditional on the account as it was verified: an operator's disable or a
     // password change that committed during Argon2 wins over this login.
     // The cap is enforced in the same transaction: a flood of logins cannot pile
@@ -187,6 +189,7 @@ export function createAccounts(
         ...context,
         detail: { userAgent },
       },
+      device: deviceProof.write,
       sessionLimit: {
         max: maxSessionsPerUser,
         event: {
@@ -212,13 +215,11 @@ export function createAccounts(
     }
     if (evicted.length > 0)
       emit({ kind: 'session_revoked', reason: 'session_limit', userId: user.id, count: evicted.length });
-    // This success is the proof the device token records.
-    const kept = await devices.rememberLogin(user.id, device, t);
     emit({ kind: 'login', outcome: 'success', userId: user.id, clientId });
     return {
       ...tokens.issue(session, client, rt.token, scope, t),
-      deviceToken: kept.token,
-      deviceId: kept.id,
+      deviceToken: deviceProof.kept.token,
+      deviceId: deviceProof.kept.id,
     };
   }
 

@@ -1,3 +1,4 @@
+import type { NewSession } from '../store/store.js';
 import type { CoreContext } from './context.js';
 import { DEVICE_TTL_MS, newDeviceToken, parseDeviceToken } from './device-token.js';
 import { secretMatches } from './refresh-token.js';
@@ -13,6 +14,12 @@ export interface TrustedDevice {
   email: string;
   /** The token as presented, handed back when the device logs in to its user again. */
   token: string;
+}
+
+/** The device record a successful login writes, and the device token it hands back. */
+export interface DeviceProof {
+  write: NonNullable<NewSession['device']>;
+  kept: { id: string; token: string };
 }
 
 /** Device trust: which device a login comes from, and the proof a success leaves behind. */
@@ -31,14 +38,12 @@ export interface Devices {
    */
   trustedFor(deviceToken: unknown, account: string): Promise<TrustedDevice | null>;
   /**
-   * Records a successful login of `userId`: keeps the device's token when it
-   * is already this user's, else remembers a new device.
+   * What a successful login of `userId` leaves on its device: the presented
+   * device when it is already this user's (its last use moves), else a new
+   * device. `write` goes into the session's transaction
+   * ({@link NewSession.device}); `kept` is the token to hand back.
    */
-  rememberLogin(
-    userId: string,
-    device: TrustedDevice | null,
-    t: number,
-  ): Promise<{ id: string; token: string }>;
+  proofOfLogin(userId: string, device: TrustedDevice | null, t: number): DeviceProof;
 }
 
 /** Creates the device-trust part of the service. @see OWASP "Slow Down Online Guessing Attacks with Device Cookies" */
@@ -65,20 +70,13 @@ export function createDevices(ctx: CoreContext): Devices {
       return found !== null && found.email === account ? found : null;
     },
 
-    async rememberLogin(userId, device, t) {
-      if (device && device.userId === userId) {
-        await store.touchTrustedDevice({ id: device.id, now: t });
-        return device;
-      }
+    proofOfLogin(userId, device, t) {
+      if (device && device.userId === userId) return { write: { touch: device.id }, kept: device };
       const minted = newDeviceToken();
-      await store.addTrustedDevice({
-        id: minted.id,
-        userId,
-        secretHash: minted.hash,
-        createdAt: t,
-        lastUsedAt: t,
-      });
-      return minted;
+      return {
+        write: { add: { id: minted.id, secretHash: minted.hash, createdAt: t, lastUsedAt: t } },
+        kept: minted,
+      };
     },
   };
   return devices;

@@ -254,6 +254,14 @@ export interface NewSession {
   sessionLimit?: { max: number; event?: SecurityEventRecord };
   /** Recorded with the session, in its transaction, when it is created (the login's event). */
   event?: SecurityEventRecord;
+  /**
+   * The device the login's success is recorded on, in the same transaction
+   * once the session is created: `add` remembers a new device of the
+   * session's user (a taken id fails the whole creation), `touch` sets a
+   * known one's last use to the session's creation (nothing happens when
+   * the device is gone).
+   */
+  device?: { add: Omit<TrustedDeviceRecord, 'userId'> } | { touch: string };
 }
 
 /**
@@ -416,16 +424,12 @@ export interface Store {
    */
   rotateRefreshToken(write: RotationWrite): Promise<RotationResult>;
 
-  /** Remembers a device that has just logged in to its user successfully. */
-  addTrustedDevice(device: TrustedDeviceRecord): Promise<void>;
   /**
    * The device with its user's email, in one query, or null. The email lets
    * login compare the device with the account being logged into without
    * looking the account up first. Deleting a user deletes its devices.
    */
   findTrustedDevice(id: string): Promise<{ device: TrustedDeviceRecord; email: string } | null>;
-  /** Records another successful login from a device. False when unknown. */
-  touchTrustedDevice(args: { id: string; now: number }): Promise<boolean>;
 
   listSigningKeys(): Promise<SigningKeyRecord[]>;
   addSigningKey(key: SigningKeyRecord): Promise<void>;

@@ -189,7 +189,7 @@ export function createSqlStore(dialect: SqlDialect): Store {
       );
     },
 
-    createSession({ session: s, firstToken, verifiedPasswordHash, sessionLimit, event: loginEvent }) {
+    createSession({ session: s, firstToken, verifiedPasswordHash, sessionLimit, event: loginEvent, device }) {
       // Together or not at all: a session without a token could never be used
       // or listed correctly; a token without a session breaks the foreign key.
       const creation = dialect.transaction(function* (): Work<SessionCreation> {
@@ -210,6 +210,13 @@ export function createSqlStore(dialect: SqlDialect): Store {
         yield sql`INSERT INTO ${tokens} (id, session_id, secret_hash, parent_id, successor_id, created_at, used_at)
           VALUES (${firstToken.id}, ${s.id}, ${firstToken.secretHash}, NULL, NULL, ${s.createdAt}, NULL)`;
         yield* recordEvent(loginEvent);
+        // The login's proof on its device commits with the session it proves, or not at all.
+        if (device && 'add' in device)
+          yield sql`INSERT INTO ${devices} (id, user_id, secret_hash, created_at, last_used_at)
+            VALUES (${device.add.id}, ${s.userId}, ${device.add.secretHash}, ${device.add.createdAt},
+              ${device.add.lastUsedAt})`;
+        else if (device)
+          yield sql`UPDATE ${devices} SET last_used_at = ${s.createdAt} WHERE id = ${device.touch}`;
         if (!sessionLimit) return { created: true, evicted: [] };
         // The user's row is locked above, so concurrent logins of one user
         // count one after another and the cap holds exactly.
@@ -278,25 +285,12 @@ export function createSqlStore(dialect: SqlDialect): Store {
     findRefreshTokenToRotate: refresh.findToRotate,
     rotateRefreshToken: refresh.rotate,
 
-    async addTrustedDevice(d) {
-      await dialect.run(function* () {
-        yield sql`INSERT INTO ${devices} (id, user_id, secret_hash, created_at, last_used_at)
-          VALUES (${d.id}, ${d.userId}, ${d.secretHash}, ${d.createdAt}, ${d.lastUsedAt})`;
-      });
-    },
     async findTrustedDevice(id) {
       const r = await firstOf(() =>
         rowsOf(sql`SELECT d.id, d.user_id, d.secret_hash, d.created_at, d.last_used_at, u.email
           FROM ${devices} d JOIN ${users} u ON u.id = d.user_id WHERE d.id = ${id}`),
       );
       return r ? { device: toDevice(r), email: str(r.email) } : null;
-    },
-    async touchTrustedDevice({ id, now }) {
-      return (
-        (await dialect.run(() =>
-          changesOf(sql`UPDATE ${devices} SET last_used_at = ${now} WHERE id = ${id}`),
-        )) === 1
-      );
     },
 
     async listSigningKeys() {
