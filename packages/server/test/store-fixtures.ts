@@ -54,3 +54,35 @@ export async function openSessions(store: Store, n: number, from = 0): Promise<s
   }
   return ids;
 }
+
+/**
+ * Runs each statement that reads one user's sessions, for tests of their
+ * plans: the session cap's count and its eviction (two more logins of
+ * `usr_0` against a cap of one), the listing, and "log out everywhere".
+ * Needs client `app` and `usr_0` with its session (`openSessions`).
+ * Returns the ids the listing saw (only the newest session survives the cap).
+ */
+export async function readUserSessions(store: Store): Promise<string[]> {
+  const login = (id: string) =>
+    store.createSession({
+      session: {
+        id,
+        userId: 'usr_0',
+        clientId: 'app',
+        scope: null,
+        createdAt: STORE_T0 + 1,
+        lastUsedAt: STORE_T0 + 1,
+        idleExpiresAt: STORE_T0 + 1000,
+        expiresAt: STORE_T0 + 50_000,
+        userAgent: null,
+        ip: null,
+      },
+      firstToken: { id: `tok_${id}`, secretHash: `hash_${id}` },
+      sessionLimit: { max: 1 },
+    });
+  await login('ses_a');
+  await login('ses_b');
+  const listed = (await store.listActiveSessions('usr_0', STORE_T0 + 2)).map((s) => s.id);
+  await store.revokeUserSessions({ userId: 'usr_0', reason: 'logout_all', now: STORE_T0 + 3 });
+  return listed;
+}

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type ConformanceFactory, storeConformance } from '../../../test/store-conformance.js';
-import { clientRecord, openSessions, STORE_T0 } from '../../../test/store-fixtures.js';
+import { clientRecord, openSessions, readUserSessions } from '../../../test/store-fixtures.js';
 import { storeLifecycle } from '../../../test/store-lifecycle.js';
 import { storeTurns } from '../../../test/store-turns.js';
 import { createSqliteStore, type SqliteStoreOptions } from './sqlite-store.js';
@@ -69,26 +69,8 @@ describe('SQLite adapter: a user’s live sessions', () => {
     try {
       await store.createClient(clientRecord('app'));
       await openSessions(store, 1);
-      const session = (id: string) => ({
-        session: {
-          id,
-          userId: 'usr_0',
-          clientId: 'app',
-          scope: null,
-          createdAt: STORE_T0 + 1,
-          lastUsedAt: STORE_T0 + 1,
-          idleExpiresAt: STORE_T0 + 1000,
-          expiresAt: STORE_T0 + 50_000,
-          userAgent: null,
-          ip: null,
-        },
-        firstToken: { id: `tok_${id}`, secretHash: `hash_${id}` },
-      });
-      // Two over the cap of one: the count runs, and so does the eviction.
-      await store.createSession({ ...session('ses_a'), sessionLimit: { max: 1 } });
-      await store.createSession({ ...session('ses_b'), sessionLimit: { max: 1 } });
-      expect((await store.listActiveSessions('usr_0', STORE_T0 + 2)).map((s) => s.id)).toEqual(['ses_b']);
-      await store.revokeUserSessions({ userId: 'usr_0', reason: 'logout_all', now: STORE_T0 + 3 });
+      // Two logins over a cap of one (the count runs, and the eviction), the listing, the revocation.
+      expect(await readUserSessions(store)).toEqual(['ses_b']);
 
       const byUser = [...new Set(prepared)].filter((text) =>
         /(FROM|UPDATE)\s+"?sessions"?\s[^;]*WHERE\s+user_id\s*=/.test(text),
