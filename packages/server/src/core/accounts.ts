@@ -172,7 +172,7 @@ export function createAccounts(
     };
     const rt = newRefreshToken();
     // This success is the proof the device token records, written with the session.
-    const deviceProof = devices.proofOfLogin(user.id, device, t);
+    const deviceProof = devices.proofOfLogin(user.id, device);
     // Conditional on the account as it was verified: an operator's disable or a
     // password change that committed during Argon2 wins over this login.
     // The cap is enforced in the same transaction: a flood of logins cannot pile

@@ -43,7 +43,7 @@ export interface Devices {
    * device. `write` goes into the session's transaction
    * ({@link NewSession.device}); `kept` is the token to hand back.
    */
-  proofOfLogin(userId: string, device: TrustedDevice | null, t: number): DeviceProof;
+  proofOfLogin(userId: string, device: TrustedDevice | null): DeviceProof;
 }
 
 /** Creates the device-trust part of the service. @see OWASP "Slow Down Online Guessing Attacks with Device Cookies" */
@@ -70,11 +70,11 @@ export function createDevices(ctx: CoreContext): Devices {
       return found !== null && found.email === account ? found : null;
     },
 
-    proofOfLogin(userId, device, t) {
+    proofOfLogin(userId, device) {
       if (device && device.userId === userId) return { write: { touch: device.id }, kept: device };
       const minted = newDeviceToken();
       return {
-        write: { add: { id: minted.id, secretHash: minted.hash, createdAt: t, lastUsedAt: t } },
+        write: { add: { id: minted.id, secretHash: minted.hash } },
         kept: minted,
       };
     },

@@ -256,12 +256,12 @@ export interface NewSession {
   event?: SecurityEventRecord;
   /**
    * The device the login's success is recorded on, in the same transaction
-   * once the session is created: `add` remembers a new device of the
-   * session's user (a taken id fails the whole creation), `touch` sets a
-   * known one's last use to the session's creation (nothing happens when
-   * the device is gone).
+   * once the session is created, at the session's creation time: `add`
+   * remembers a new device of the session's user (a taken id fails the
+   * whole creation), `touch` moves a known one's last use (nothing happens
+   * when the device is gone).
    */
-  device?: { add: Omit<TrustedDeviceRecord, 'userId'> } | { touch: string };
+  device?: { add: Pick<TrustedDeviceRecord, 'id' | 'secretHash'> } | { touch: string };
 }
 
 /**

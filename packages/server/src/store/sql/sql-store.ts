@@ -213,8 +213,7 @@ export function createSqlStore(dialect: SqlDialect): Store {
         // The login's proof on its device commits with the session it proves, or not at all.
         if (device && 'add' in device)
           yield sql`INSERT INTO ${devices} (id, user_id, secret_hash, created_at, last_used_at)
-            VALUES (${device.add.id}, ${s.userId}, ${device.add.secretHash}, ${device.add.createdAt},
-              ${device.add.lastUsedAt})`;
+            VALUES (${device.add.id}, ${s.userId}, ${device.add.secretHash}, ${s.createdAt}, ${s.createdAt})`;
         else if (device)
           yield sql`UPDATE ${devices} SET last_used_at = ${s.createdAt} WHERE id = ${device.touch}`;
         if (!sessionLimit) return { created: true, evicted: [] };
